@@ -1,0 +1,42 @@
+# Bouncebot: `make run` starts the chat, `make test` runs every test.
+# Both create .venv and install the pinned stack on first use.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+HOST   ?=
+PORT   ?=
+
+.PHONY: install install-test index run test bench eval clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned to the CPU build in constraints.txt: an unpinned install pulls CUDA (several GB).
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Builds the index when it is missing; updates only what changed when it is stale; no-op otherwise.
+index: install
+	$(BIN)/bouncebot ingest
+
+run: index
+	$(BIN)/bouncebot serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+test: install-test
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python -m evals.bench
+
+clean:
+	rm -rf .index .pytest_cache

@@ -1,0 +1,185 @@
+"""Compose answers (default mode: no language model).
+
+- Each code that matches a table row exactly gets the row's code, meaning and
+  what-you-can-do, word for word.
+- A code the table lacks is said to be missing from the table; no meaning is
+  stated for it.
+- Otherwise the most relevant passages of the article are quoted with their
+  citations; when nothing is relevant enough, the answer says "I don't know"
+  (``answered: false``) and points to the article's support contact.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Callable
+
+import yaml
+
+from ingest.articles import Article, ErrorRow
+from ingest.chunks import row_text
+
+from .errors import EmptyQuestion, QuestionTooLong
+from .lookup import CodeMatch, CodeTable
+
+WORDING = yaml.safe_load(resources.files("app").joinpath("data/wording.yaml").read_text(encoding="utf-8"))
+RELATED_SCORE = 0.8  # quote further passages scoring at least this share of the best one
+
+
+@dataclass(frozen=True)
+class Support:
+    """The article's own 'get more help' section, quoted on refusals."""
+
+    article: str
+    section: str
+    url: str
+    text: str
+
+    @classmethod
+    def from_articles(cls, articles: list[Article]) -> "Support | None":
+        for a in articles:
+            for s in reversed(a.sections):
+                if any(w in s.heading.lower() for w in ("help", "support", "contact")):
+                    text = "\n\n".join(b.text for b in s.blocks)
+                    return cls(a.title, s.heading, a.section_url(s), text)
+        return None
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    answered: bool
+    codes: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+
+
+def _severity(s: str) -> str:
+    return WORDING["severity_labels"].get(s, s)
+
+
+def _row_source(row: ErrorRow) -> dict:
+    return {"article": row.article, "section": row.section, "url": row.url, "text": row_text(row), "score": 1.0}
+
+
+class Answerer:
+    def __init__(
+        self,
+        table: CodeTable,
+        retriever_provider: Callable[[], object],
+        support: Support | None = None,
+        top_k: int = 3,
+        min_similarity: float = 0.27,
+        max_question_bytes: int = 200 * 1024,
+    ):
+        self.table = table
+        self._provider = retriever_provider
+        self._retriever = None
+        self._lock = threading.Lock()
+        self.support = support
+        self.top_k = top_k
+        self.min_similarity = min_similarity
+        self.max_question_bytes = max_question_bytes
+
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            with self._lock:
+                if self._retriever is None:
+                    self._retriever = self._provider()
+        return self._retriever
+
+    def check(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestion()
+        size = len(question.encode("utf-8"))
+        if size > self.max_question_bytes:
+            raise QuestionTooLong(size, self.max_question_bytes)
+        return question
+
+    def ask(self, question: str) -> Answer:
+        question = self.check(question)
+        matches = self.table.lookup(question)
+        parts: list[str] = []
+        sources: list[dict] = []
+        for m in matches:
+            if m.exact:
+                parts.append(self._render_exact(m))
+                if not any(s["text"] == row_text(m.row) for s in sources):
+                    sources.append(_row_source(m.row))
+            else:
+                parts.append(WORDING["not_in_table"].format(code=m.found.code, severity_label=_severity(m.found.severity)))
+        answered = bool(sources)
+        if not any(m.exact for m in matches):
+            # No exact row: quote the article. With an untabled code in the
+            # question, table rows are left out so no row reads as its meaning.
+            kinds = ("section",) if matches else None
+            passages = self._passages(question, kinds)
+            if passages:
+                intro = WORDING["passages_intro_after_codes"] if matches else WORDING["passages_intro"].format(
+                    article=passages[0][0]["article"]
+                )
+                parts.append(intro)
+                parts.extend(md for _, md in passages)
+                sources.extend(src for src, _ in passages)
+                answered = True
+            elif not matches:
+                parts.append(self._dont_know())
+            else:
+                parts.append(self._support_only())
+        return Answer(question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _render_exact(self, m: CodeMatch) -> str:
+        row = m.row
+        via = WORDING["exact_via"].format(row_code=row.code) if m.found.code != row.code else ""
+        head = WORDING["exact_heading"].format(
+            code=m.found.code, via=via, severity_label=_severity(m.found.severity), section=row.section, url=row.url
+        )
+        body = f"**{WORDING['meaning_label']}:** {row.meaning}\n\n**{WORDING['action_label']}:** {row.action}"
+        return head + "\n\n" + _quote(body)
+
+    def _passages(self, question: str, kinds: tuple[str, ...] | None) -> list[tuple[dict, str]]:
+        """(source, quoted Markdown) for each passage worth quoting; [] when none is relevant."""
+        result = self.retriever.search(question, k=self.top_k, kinds=kinds)
+        if result.best_similarity < self.min_similarity or not result.hits:
+            return []
+        top = result.hits[0].score
+        out = []
+        for h in result.hits:
+            if h.score < RELATED_SCORE * top:
+                break
+            if out and h.similarity < self.min_similarity:
+                continue  # a passage beyond the best must be relevant on its own
+            md = h.metadata
+            source = {"article": md["article"], "section": md["section"], "url": md["url"], "text": h.text,
+                      "score": round(float(h.score), 4)}
+            quoted = h.text
+            if md.get("kind") == "row":
+                quoted = (f"**{md['code']}**\n\n**{WORDING['meaning_label']}:** {md['meaning']}\n\n"
+                          f"**{WORDING['action_label']}:** {md['action']}")
+            out.append((source, _quote(quoted) + "\n\n" + WORDING["citation"].format(**source)))
+        return out
+
+    def _support_block(self) -> str:
+        s = self.support
+        if s is None:
+            return ""
+        return WORDING["support_intro"].format(section=s.section, url=s.url) + "\n\n" + _quote(s.text)
+
+    def _dont_know(self) -> str:
+        article = self.support.article if self.support else "Common Email Delivery Errors"
+        return (WORDING["dont_know"].format(article=article) + "\n\n" + self._support_block()).strip()
+
+    def _support_only(self) -> str:
+        return self._support_block()

@@ -1,0 +1,162 @@
+"""The ``bouncebot`` command.
+
+    bouncebot ingest                     build or update the index from the KB
+    bouncebot lookup TEXT [--json]       codes in TEXT against the error table (no model)
+    bouncebot ask QUESTION [--json]      answer one question
+    bouncebot ask --json --batch FILE    answer JSON Lines ({"question": ...}); '-' is stdin
+    bouncebot serve [--host H] [--port P]
+
+Exit codes: 0 done; 1 failure; 2 bad input (empty or too long a question,
+bad arguments); 3 the index is missing or stale; 4 a malformed article.
+Only the modules a command needs are imported: ``lookup`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import Settings
+from .errors import BadQuestion, BouncebotError
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _read_text(args_text: list[str]) -> str:
+    if args_text == ["-"]:
+        return sys.stdin.read()
+    return " ".join(args_text)
+
+
+def cmd_ingest(settings: Settings, args) -> int:
+    from ingest.indexer import ingest
+
+    from .embeddings import Embedder
+    from .store import make_client, where
+
+    print(f"Ingesting {settings.kb_dir} into {where(settings)} ...", file=sys.stderr)
+    report = ingest(settings, make_client(settings), Embedder(threads=settings.embed_threads), progress=True)
+    print(report.summary())
+    return 0
+
+
+def cmd_lookup(settings: Settings, args) -> int:
+    from .lookup import CodeTable
+    from .startup import load_kb
+
+    text = _read_text(args.text)
+    table = CodeTable([r for a in load_kb(settings) for r in a.rows])
+    matches = table.lookup(text)
+    if args.json:
+        _print_json({"text": text, "codes": [m.as_contract() for m in matches]})
+        return 0
+    if not matches:
+        print("No SMTP reply code or enhanced status code found.")
+        return 0
+    for m in matches:
+        c = m.as_contract()
+        if m.exact:
+            print(f"{c['code']}  exact: table row {m.row.code} ({c['severity']})")
+            print(f"  What it means: {m.row.meaning}")
+            print(f"  What you can do: {m.row.action}")
+        else:
+            print(f"{c['code']}  not in the article's table ({c['severity']})")
+    return 0
+
+
+def _answer_text(answer) -> str:
+    return answer.answer
+
+
+def cmd_ask(settings: Settings, args) -> int:
+    from .startup import build
+
+    services = build(settings)
+    answerer = services.answerer
+    if args.batch is not None:
+        return _ask_batch(answerer, args)
+    question = _read_text(args.question)
+    answer = answerer.ask(question)
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        print(_answer_text(answer))
+    return 0
+
+
+def _ask_batch(answerer, args) -> int:
+    if not args.json:
+        raise BadQuestion("--batch prints JSON Lines: add --json.")
+    try:
+        stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+    except OSError as e:
+        raise BouncebotError(f"Cannot read {args.batch}: {e.strerror}.") from None
+    failed = 0
+    with stream:
+        for lineno, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict) or "question" not in item:
+                    raise BadQuestion('each line must be a JSON object with a "question" field')
+                _print_json(answerer.ask(item["question"]).to_dict())
+            except (json.JSONDecodeError, BadQuestion) as e:
+                failed += 1
+                _print_json({"line": lineno, "error": str(e)})
+    if failed:
+        print(f"{failed} line(s) could not be answered; see the error objects in the output.", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from .server import serve
+
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    serve(settings)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bouncebot", description="Answers questions about bounced email replies.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("ingest", help="build or update the vector index from the knowledge base")
+
+    lk = sub.add_parser("lookup", help="find SMTP codes in text and match them to the error table")
+    lk.add_argument("text", nargs="+", help="text containing codes ('-' reads standard input)")
+    lk.add_argument("--json", action="store_true", help="print JSON")
+
+    ask = sub.add_parser("ask", help="answer a question from the help article")
+    ask.add_argument("question", nargs="*", help="the question ('-' reads standard input)")
+    ask.add_argument("--json", action="store_true", help="print the answer contract as JSON")
+    ask.add_argument("--batch", metavar="FILE", help="JSON Lines of {\"question\": ...}; '-' is standard input")
+
+    sv = sub.add_parser("serve", help="start the web chat")
+    sv.add_argument("--host", help="interface to listen on (default BOUNCEBOT_HOST or 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default BOUNCEBOT_PORT or 7860)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "ask" and args.batch is None and not args.question:
+        args.question = [""]
+    try:
+        settings = Settings.from_env()
+        handler = {"ingest": cmd_ingest, "lookup": cmd_lookup, "ask": cmd_ask, "serve": cmd_serve}[args.command]
+        return handler(settings, args)
+    except BouncebotError as e:
+        print(f"bouncebot: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Build the clients once and hand them to whoever needs them.
+
+Nothing heavy happens at import time. ``Services`` holds what a command or
+the server needs; the model and the vector store are created only when a
+question actually needs retrieval (or eagerly with ``warm()`` for a server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.articles import load_articles
+
+from .answer import Answerer, Support
+from .config import Settings
+from .errors import BouncebotError
+from .lookup import CodeTable
+
+
+@dataclass
+class Services:
+    settings: Settings
+    table: CodeTable
+    answerer: Answerer
+    embedder: object
+    _client: object = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from .store import make_client
+
+            self._client = make_client(self.settings)
+        return self._client
+
+    def warm(self) -> "Services":
+        """Load the model and open the index now (a server does this at start-up)."""
+        self.answerer.retriever.embedder.load().embed_query("warm up")
+        return self
+
+
+def load_kb(settings: Settings):
+    try:
+        return load_articles(settings.kb_dir)
+    except FileNotFoundError as e:
+        raise BouncebotError(f"{e} Set BOUNCEBOT_KB_DIR to the folder holding the articles.") from None
+
+
+def build(settings: Settings, client=None, embedder=None) -> Services:
+    from .embeddings import Embedder
+
+    articles = load_kb(settings)
+    table = CodeTable([r for a in articles for r in a.rows])
+    embedder = embedder or Embedder(threads=settings.embed_threads)
+    services = Services(settings, table, None, embedder, client)  # type: ignore[arg-type]
+
+    def retriever():
+        from ingest.chunks import chunk_articles
+
+        from .retrieval import HybridRetriever
+        from .store import fingerprint, open_collection
+
+        expected = fingerprint([c.id for c in chunk_articles(articles, embedder.name)])
+        col = open_collection(services.client, settings, expected)
+        return HybridRetriever(col, embedder, dense_weight=settings.dense_weight)
+
+    services.answerer = Answerer(
+        table,
+        retriever,
+        support=Support.from_articles(articles),
+        top_k=settings.top_k,
+        min_similarity=settings.min_similarity,
+        max_question_bytes=settings.max_question_bytes,
+    )
+    return services
