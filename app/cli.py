@@ -39,7 +39,7 @@ def cmd_ingest(settings: Settings, args) -> int:
     from .store import make_client, where
 
     print(f"Ingesting {settings.kb_dir} into {where(settings)} ...", file=sys.stderr)
-    report = ingest(settings, make_client(settings), Embedder(threads=settings.embed_threads), progress=True)
+    report = ingest(settings, make_client(settings), Embedder.from_settings(settings), progress=True)
     print(report.summary())
     return 0
 

@@ -7,6 +7,7 @@ reads ``os.environ`` for settings.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,10 +40,21 @@ def _float(env: dict, name: str, default: float) -> float:
         raise BadSetting(f"{name}={raw!r} is not a number.") from None
 
 
+def _collection(name: str) -> str:
+    # Chroma's rule for collection names
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", name):
+        raise BadSetting(
+            f"BOUNCEBOT_COLLECTION={name!r}: use 3-512 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class Settings:
     kb_dir: Path = PROJECT_ROOT / "kb"
     index_dir: Path = PROJECT_ROOT / ".index"
+    model_dir: Path = PROJECT_ROOT / ".cache" / "model"
     chroma_url: str | None = None
     collection: str = "bouncebot"
     host: str = "127.0.0.1"
@@ -60,8 +72,9 @@ class Settings:
         return cls(
             kb_dir=Path(env.get("BOUNCEBOT_KB_DIR") or d.kb_dir),
             index_dir=Path(env.get("BOUNCEBOT_INDEX_DIR") or d.index_dir),
+            model_dir=Path(env.get("BOUNCEBOT_MODEL_DIR") or d.model_dir),
             chroma_url=env.get("BOUNCEBOT_CHROMA_URL") or None,
-            collection=env.get("BOUNCEBOT_COLLECTION") or d.collection,
+            collection=_collection(env.get("BOUNCEBOT_COLLECTION") or d.collection),
             host=env.get("BOUNCEBOT_HOST") or d.host,
             port=_int(env, "BOUNCEBOT_PORT", d.port),
             top_k=_int(env, "BOUNCEBOT_TOP_K", d.top_k),

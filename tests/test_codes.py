@@ -1,0 +1,97 @@
+"""Finding codes in free text: every shape people paste, and every look-alike
+that must be ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.codes import find_codes, severity_of
+
+# (text, [normalised codes found, in order])
+SHAPES = [
+    ("550-5.1.1", ["550-5.1.1"]),
+    ("550 5.1.1", ["550-5.1.1"]),
+    ("550 #5.1.1", ["550-5.1.1"]),
+    ('550, "5.1.1"', ["550-5.1.1"]),
+    ("550 - 5.1.1", ["550-5.1.1"]),
+    ("(#5.1.1)", ["5.1.1"]),
+    ("5.1.1", ["5.1.1"]),
+    ("550", ["550"]),
+    ("what does 550-5.1.1 mean?", ["550-5.1.1"]),
+    ("ERROR 550-5.1.1 USER UNKNOWN", ["550-5.1.1"]),
+    ("Smtp;550 5.1.1 user unknown", ["550-5.1.1"]),
+    ("got a 421-4.7.28 from gmail", ["421-4.7.28"]),
+    ("is 4.7.28 temporary?", ["4.7.28"]),
+    ("bounced: 552-5.2.2 then 554 5.4.4", ["552-5.2.2", "554-5.4.4"]),
+    ("550 5.7.26 unauthenticated", ["550-5.7.26"]),
+    ("450 4.2.2 over quota", ["450-4.2.2"]),
+    ("554 alone", ["554"]),
+    ("5.1.10 is different", ["5.1.10"]),
+    ("5.7.509 access denied", ["5.7.509"]),
+    ("end of sentence 5.1.1.", ["5.1.1"]),
+    ("#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", ["550-5.1.1"]),
+    (
+        "550-5.1.1 The email account that you tried to reach does not exist. Please try\n"
+        "550-5.1.1 double-checking the recipient's email address for typos or\n"
+        "550 5.1.1 unnecessary spaces.",
+        ["550-5.1.1"],
+    ),
+    ("It says 550 ... and later 550 5.1.1", ["550-5.1.1"]),  # the bare 550 is the same failure
+    ("5.1.1 then 550-5.1.1", ["550-5.1.1"]),
+    ("550 and 5.7.1, separately", ["550", "5.7.1"]),
+]
+
+# Text that only looks like it holds a code.
+DECOYS = [
+    "server 10.5.1.1 refused",
+    "relay 192.168.5.2.2",
+    "upgraded to v5.2.2 yesterday",
+    "running version 5.2.2 of the client",
+    "Version: 5.4.4",
+    "build 5.1.1 is broken",
+    "release 4.7.28 notes",
+    "sent on 5.1.2024",
+    "call 555-1234",
+    "we have 1,550 contacts",
+    "it cost $550",
+    "5500 messages",
+    "code 5.1.1.3",
+    "port 587 and 465",
+    "the number 999",
+    "ticket #123456",
+    "",
+]
+
+
+@pytest.mark.parametrize("text,expected", SHAPES)
+def test_shapes(text, expected):
+    assert [f.code for f in find_codes(text)] == expected
+
+
+@pytest.mark.parametrize("text", DECOYS)
+def test_look_alikes_are_ignored(text):
+    assert find_codes(text) == []
+
+
+def test_found_text_and_positions_point_into_the_input():
+    text = "Reply failed: 550 #5.1.1 user unknown"
+    (f,) = find_codes(text)
+    assert f.text == "550 #5.1.1"
+    assert text[f.start : f.end] == f.text
+    assert (f.reply, f.enhanced) == ("550", "5.1.1")
+
+
+@pytest.mark.parametrize(
+    "reply,enhanced,severity",
+    [
+        ("550", "5.1.1", "permanent"),
+        ("421", "4.7.28", "temporary"),
+        ("250", "2.0.0", "success"),
+        ("550", None, "permanent"),
+        (None, "4.2.2", "temporary"),
+        ("354", None, "unknown"),
+        ("550", "4.4.2", "temporary"),  # the enhanced code is the more specific
+    ],
+)
+def test_severity(reply, enhanced, severity):
+    assert severity_of(reply, enhanced) == severity

@@ -1,0 +1,92 @@
+"""The exact-match contract of the code look-up, against the real KB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.lookup import CodeTable
+from app.tools import make_lookup_tool
+
+from .conftest import KB, ROOT
+from .test_kb_source import seed_table
+
+SEED_ROWS = {code: (meaning, action) for code, meaning, action in seed_table()[1]}
+
+
+@pytest.fixture(scope="module")
+def table():
+    return CodeTable.from_kb(KB)
+
+
+# (text, [(normalised code, matched row code or None)])
+CASES = [
+    ("550 5.1.1", [("550-5.1.1", "550-5.1.1")]),
+    ("550-5.1.1", [("550-5.1.1", "550-5.1.1")]),
+    ("5.1.1", [("5.1.1", "550-5.1.1")]),
+    ("550", [("550", "550")]),
+    ("421-4.7.28", [("421-4.7.28", "421-4.7.28")]),
+    ("4.7.28", [("4.7.28", "421-4.7.28")]),
+    ("550 #5.7.1", [("550-5.7.1", "550-5.7.1")]),
+    ("5.7.1", [("5.7.1", "550-5.7.1")]),
+    ('552, "5.2.2"', [("552-5.2.2", "552-5.2.2")]),
+    ("(#5.2.2)", [("5.2.2", "552-5.2.2")]),
+    ("554 5.4.4", [("554-5.4.4", "554-5.4.4")]),
+    ("5.4.7", [("5.4.7", "554-5.4.7")]),
+    # never exact
+    ("550 5.7.26", [("550-5.7.26", None)]),
+    ("450 4.2.2", [("450-4.2.2", None)]),
+    ("554", [("554", None)]),  # two rows start with 554: not one answer
+    ("421", [("421", None)]),  # the row is 421-4.7.28, not bare 421
+    ("552", [("552", None)]),
+    ("550 5.1.10", [("550-5.1.10", None)]),
+    ("5.1.10", [("5.1.10", None)]),
+    ("452 5.2.2", [("452-5.2.2", None)]),  # the pair must equal the row
+    ("550 5.2.2", [("550-5.2.2", None)]),
+    ("4.2.2", [("4.2.2", None)]),
+    ("551 5.1.1", [("551-5.1.1", None)]),
+    ("10.5.1.1", []),
+    ("v5.2.2", []),
+    ("550 5.1.1 and 550 5.7.26", [("550-5.1.1", "550-5.1.1"), ("550-5.7.26", None)]),
+]
+
+
+@pytest.mark.parametrize("text,expected", CASES)
+def test_exact_only_by_the_rules(table, text, expected):
+    got = [(m.found.code, m.row.code if m.row else None) for m in table.lookup(text)]
+    assert got == expected
+
+
+@pytest.mark.parametrize("code", sorted(SEED_ROWS))
+def test_exact_rows_are_the_seed_words_verbatim(table, code):
+    (m,) = table.lookup(f"What does {code} mean?")
+    c = m.as_contract()
+    assert c["match"] == "exact"
+    assert c["row"] == {"code": code, "meaning": SEED_ROWS[code][0], "action": SEED_ROWS[code][1]}
+
+
+def test_not_exact_carries_no_row(table):
+    (m,) = table.lookup("550 5.7.26")
+    assert m.as_contract() == {
+        "text": "550 5.7.26", "code": "550-5.7.26", "match": "none", "row": None, "severity": "permanent",
+    }
+
+
+def test_langchain_tool_gives_the_same_contract(table):
+    tool = make_lookup_tool(table)
+    out = json.loads(tool.invoke({"text": "bounced with 552 5.2.2 and 450 4.2.2"}))
+    assert out == {"codes": [m.as_contract() for m in table.lookup("bounced with 552 5.2.2 and 450 4.2.2")]}
+    assert [c["match"] for c in out["codes"]] == ["exact", "none"]
+
+
+def test_lookup_needs_no_torch_no_chroma():
+    code = (
+        "import sys; from app.lookup import CodeTable; from app.config import Settings; "
+        "t = CodeTable.from_kb(Settings().kb_dir); assert t.lookup('550 5.1.1')[0].exact; "
+        "bad = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'gradio') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
