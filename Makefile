@@ -38,5 +38,9 @@ test: install-test
 bench: install-test
 	$(BIN)/python -m evals.bench
 
+# The project's pipeline and the baselines on the test split; report in evals/results/latest/.
+eval: install-test
+	$(BIN)/bouncebot eval --dataset test
+
 clean:
 	rm -rf .index .pytest_cache

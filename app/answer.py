@@ -78,8 +78,10 @@ class Answerer:
         retriever_provider: Callable[[], object],
         support: Support | None = None,
         top_k: int = 3,
-        min_similarity: float = 0.27,
+        min_similarity: float = 0.31,
         max_question_bytes: int = 200 * 1024,
+        other_articles=None,
+        off_topic_margin: float = 0.055,
     ):
         self.table = table
         self._provider = retriever_provider
@@ -89,6 +91,8 @@ class Answerer:
         self.top_k = top_k
         self.min_similarity = min_similarity
         self.max_question_bytes = max_question_bytes
+        self._other_articles = other_articles  # a callable giving an OtherArticles, built on first use
+        self.off_topic_margin = off_topic_margin
 
     @property
     def retriever(self):
@@ -123,7 +127,7 @@ class Answerer:
             # No exact row: quote the article. With an untabled code in the
             # question, table rows are left out so no row reads as its meaning.
             kinds = ("section",) if matches else None
-            passages = self._passages(question, kinds)
+            passages, other = self._passages(question, kinds)
             if passages:
                 intro = WORDING["passages_intro_after_codes"] if matches else WORDING["passages_intro"].format(
                     article=passages[0][0]["article"]
@@ -133,7 +137,7 @@ class Answerer:
                 sources.extend(src for src, _ in passages)
                 answered = True
             elif not matches:
-                parts.append(self._dont_know())
+                parts.append(self._dont_know(other))
             else:
                 parts.append(self._support_only())
         return Answer(question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources)
@@ -149,11 +153,17 @@ class Answerer:
         body = f"**{WORDING['meaning_label']}:** {row.meaning}\n\n**{WORDING['action_label']}:** {row.action}"
         return head + "\n\n" + _quote(body)
 
-    def _passages(self, question: str, kinds: tuple[str, ...] | None) -> list[tuple[dict, str]]:
-        """(source, quoted Markdown) for each passage worth quoting; [] when none is relevant."""
+    def _passages(self, question: str, kinds: tuple[str, ...] | None) -> tuple[list[tuple[dict, str]], str | None]:
+        """(source, quoted Markdown) for each passage worth quoting, and the
+        title of another help-centre article the question belongs to, if any.
+        No passages when nothing is relevant enough."""
         result = self.retriever.search(question, k=self.top_k, kinds=kinds)
         if result.best_similarity < self.min_similarity or not result.hits:
-            return []
+            return [], None
+        if self._other_articles is not None:
+            title, similarity = self._other_articles().closest(result.vector)
+            if result.best_similarity - similarity < -self.off_topic_margin:
+                return [], title
         top = result.hits[0].score
         out = []
         for h in result.hits:
@@ -169,7 +179,7 @@ class Answerer:
                 quoted = (f"**{md['code']}**\n\n**{WORDING['meaning_label']}:** {md['meaning']}\n\n"
                           f"**{WORDING['action_label']}:** {md['action']}")
             out.append((source, _quote(quoted) + "\n\n" + WORDING["citation"].format(**source)))
-        return out
+        return out, None
 
     def _support_block(self) -> str:
         s = self.support
@@ -177,9 +187,12 @@ class Answerer:
             return ""
         return WORDING["support_intro"].format(section=s.section, url=s.url) + "\n\n" + _quote(s.text)
 
-    def _dont_know(self) -> str:
+    def _dont_know(self, other: str | None = None) -> str:
         article = self.support.article if self.support else "Common Email Delivery Errors"
-        return (WORDING["dont_know"].format(article=article) + "\n\n" + self._support_block()).strip()
+        text = WORDING["dont_know"].format(article=article)
+        if other:
+            text += " " + WORDING["other_article"].format(title=other)
+        return (text + "\n\n" + self._support_block()).strip()
 
     def _support_only(self) -> str:
         return self._support_block()

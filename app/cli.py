@@ -140,10 +140,16 @@ def parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="start the web chat")
     sv.add_argument("--host", help="interface to listen on (default BOUNCEBOT_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default BOUNCEBOT_PORT or 7860)")
+    sub.add_parser("eval", help="measure answer accuracy against baselines (bouncebot eval --help)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:  # its own options live in evals/run.py
+        from evals.run import main as eval_main
+
+        return eval_main(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "ask" and args.batch is None and not args.question:
         args.question = [""]

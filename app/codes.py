@@ -6,7 +6,8 @@ Accepted shapes, anywhere in longer text: ``550-5.1.1``, ``550 5.1.1``,
 
 Rejected look-alikes: IP addresses (``10.5.1.1``), version strings (``v5.2.2``,
 ``version 5.2.2``), longer numbers (``5.1.10`` is its own code, never ``5.1.1``;
-``1,550`` and ``5500`` are not ``550``), phone-like runs (``555-1234``).
+``1,550`` and ``5500`` are not ``550``), phone-like runs (``555-1234``,
+``+1 421 550 4477``).
 
 The scanner is a single pass of two anchored regular expressions without
 nested quantifiers, so it runs in linear time on any input.
@@ -39,6 +40,10 @@ _VERSION_BEFORE = re.compile(
     r"(?:\bversion|\bver\.?|\brelease|\bbuild|\brev\.?|\bv)\s*[:=]?\s*$", re.IGNORECASE
 )
 _MONEY_BEFORE = re.compile(r"[$€£]\s*$")
+# A bare reply code next to a digit group that is not three digits long is
+# part of a phone or reference number: '+1 421 550 4477', '(415) 550 1234'.
+_NUMBER_GROUP_BEFORE = re.compile(r"(?<![\d.])(?:\d{1,2}|\d{4,})[ .\-]$")
+_NUMBER_GROUP_AFTER = re.compile(r"^(?:[ .\-](?:\d{1,2}|\d{4,})(?![\d.])|\)[ .\-]?\d)")
 
 
 @dataclass(frozen=True)
@@ -106,8 +111,12 @@ def find_codes(text: str) -> list[FoundCode]:
                 found.append(FoundCode(text[m.start() : e.end()], m.group(), e.group(), m.start(), e.end()))
                 i += 2
                 continue
-            if re.match(r"-\d", text[m.end() : m.end() + 2]):
-                i += 1  # '555-1234': part of a phone-like run, not a code
+            if (
+                re.match(r"-\d", text[m.end() : m.end() + 2])
+                or _NUMBER_GROUP_BEFORE.search(text[max(0, m.start() - 8) : m.start()])
+                or _NUMBER_GROUP_AFTER.match(text[m.end() : m.end() + 8])
+            ):
+                i += 1  # '555-1234', '+1 421 550 4477': part of a phone-like run, not a code
                 continue
             found.append(FoundCode(m.group(), m.group(), None, m.start(), m.end()))
         else:

@@ -60,8 +60,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     top_k: int = 3
-    min_similarity: float = 0.27
-    dense_weight: float = 0.6
+    min_similarity: float = 0.31
+    dense_weight: float = 0.7
+    off_topic_margin: float = 0.055
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
 
@@ -80,6 +81,7 @@ class Settings:
             top_k=_int(env, "BOUNCEBOT_TOP_K", d.top_k),
             min_similarity=_float(env, "BOUNCEBOT_MIN_SIMILARITY", d.min_similarity),
             dense_weight=_float(env, "BOUNCEBOT_DENSE_WEIGHT", d.dense_weight),
+            off_topic_margin=_float(env, "BOUNCEBOT_OFF_TOPIC_MARGIN", d.off_topic_margin),
             max_question_bytes=_int(env, "BOUNCEBOT_MAX_QUESTION_BYTES", d.max_question_bytes),
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
         )

@@ -46,6 +46,22 @@ def load_kb(settings: Settings):
         raise BouncebotError(f"{e} Set BOUNCEBOT_KB_DIR to the folder holding the articles.") from None
 
 
+def _once(factory):
+    """A thread-safe lazy value: ``factory()`` runs on the first call only."""
+    import threading
+
+    lock, box = threading.Lock(), []
+
+    def get():
+        if not box:
+            with lock:
+                if not box:
+                    box.append(factory())
+        return box[0]
+
+    return get
+
+
 def build(settings: Settings, client=None, embedder=None) -> Services:
     from .embeddings import Embedder
 
@@ -64,6 +80,16 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         col = open_collection(services.client, settings, expected)
         return HybridRetriever(col, embedder, dense_weight=settings.dense_weight)
 
+    def other_articles():
+        from importlib import resources
+
+        import yaml
+
+        from .retrieval import OtherArticles
+
+        titles = yaml.safe_load(resources.files("app").joinpath("data/other_articles.yaml").read_text("utf-8"))
+        return OtherArticles(titles, embedder)
+
     services.answerer = Answerer(
         table,
         retriever,
@@ -71,5 +97,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         top_k=settings.top_k,
         min_similarity=settings.min_similarity,
         max_question_bytes=settings.max_question_bytes,
+        other_articles=_once(other_articles),
+        off_topic_margin=settings.off_topic_margin,
     )
     return services

@@ -31,7 +31,9 @@ class TextbookPipeline:
             model_kwargs={"device": "cpu"},
             encode_kwargs={"normalize_embeddings": True},
         )
-        splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        splitter = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
+        )
         docs = []
         for path in sorted(Path(kb_dir).rglob("*")):
             if path.is_file() and path.suffix.lower() in ARTICLE_SUFFIXES:

@@ -16,8 +16,10 @@ from .articles import Article, ErrorRow, Section
 
 __all__ = ["Chunk", "chunk_articles", "row_text", "search_text", "MAX_WORDS"]
 
-# MiniLM reads at most 256 word pieces; keep a section piece well under that.
+# MiniLM reads at most 256 word pieces; keep a passage well under that.
 MAX_WORDS = 180
+# A passage closes once it reaches this many words (tuned on the dev split).
+TARGET_WORDS = 80
 
 
 @dataclass(frozen=True)
@@ -54,23 +56,26 @@ def _id(model: str, *parts: str) -> str:
 
 
 def _pieces(section: Section) -> list[tuple[str, int]]:
-    """Group a section's blocks into pieces of at most MAX_WORDS words
-    (a single longer block, such as a table, stays whole)."""
+    """Group a section's blocks into passages: a passage closes once it has
+    TARGET_WORDS words, never after a lead-in ending with ':' (it stays with
+    its list), and never grows past MAX_WORDS unless one block is longer."""
     pieces: list[tuple[str, int]] = []
     cur: list[str] = []
     words = 0
     line = section.line
-    for b in section.blocks:
-        if b.kind == "error-table":
-            continue  # indexed row by row
+    blocks = [b for b in section.blocks if b.kind != "error-table"]  # its rows are indexed one by one
+    for b in blocks:
         n = len(b.text.split())
-        if cur and words + n > MAX_WORDS:
+        if cur and words + n > MAX_WORDS and not cur[-1].endswith(":"):
             pieces.append(("\n\n".join(cur), line))
             cur, words = [], 0
         if not cur:
             line = b.line
         cur.append(b.text)
         words += n
+        if words >= TARGET_WORDS and not b.text.endswith(":"):
+            pieces.append(("\n\n".join(cur), line))
+            cur, words = [], 0
     if cur:
         pieces.append(("\n\n".join(cur), line))
     return pieces

@@ -14,6 +14,14 @@ SHARED = ROOT.parent / "shared"
 SEED = SHARED / "seeds" / "000_1c1376f403b2622a.txt"
 
 
+def kb_documents() -> int:
+    """How many index documents the project's KB makes (sections and rows)."""
+    from ingest.articles import load_articles
+    from ingest.chunks import chunk_articles
+
+    return len(chunk_articles(load_articles(KB), "any"))
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from app.config import Settings

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from .conftest import kb_documents
+
 pytestmark = pytest.mark.slow
 
 
@@ -73,7 +75,7 @@ def test_served_on_loopback_answers_through_the_gradio_api(services):
         import httpx
 
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
-        assert health["documents"] == 13 and health["table_rows"] == 7 and health["model_loaded"] is True
+        assert health["documents"] == kb_documents() and health["table_rows"] == 7 and health["model_loaded"] is True
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         history, rows, sources, _ = client.predict("my reply bounced: 552-5.2.2", [], api_name="/ask")
         content = history[-1]["content"]  # the client hands messages back as a list of parts

@@ -39,6 +39,9 @@ SHAPES = [
     ("It says 550 ... and later 550 5.1.1", ["550-5.1.1"]),  # the bare 550 is the same failure
     ("5.1.1 then 550-5.1.1", ["550-5.1.1"]),
     ("550 and 5.7.1, separately", ["550", "5.7.1"]),
+    ("550, 552 and 554", ["550", "552", "554"]),
+    ("codes 421 550 554 today", ["421", "550", "554"]),
+    ("error 550 (see above)", ["550"]),
 ]
 
 # Text that only looks like it holds a code.
@@ -52,6 +55,9 @@ DECOYS = [
     "release 4.7.28 notes",
     "sent on 5.1.2024",
     "call 555-1234",
+    "call +1 421 550 4477 instead",
+    "phone (415) 550 1234",
+    "ref 12 550 99",
     "we have 1,550 contacts",
     "it cost $550",
     "5500 messages",

@@ -1,0 +1,129 @@
+"""The pipelines compared by the eval, behind one small interface:
+``predict(question) -> prediction dict`` (see ``evals.metrics``).
+
+- ``bouncebot``: the project's answerer (look-up, hybrid retrieval, refusal);
+- ``bm25``: BM25 alone over the same documents, answer = top passage;
+- ``dense``: dense (Chroma) search alone over the same documents, answer = top passage;
+- ``textbook``: the LangChain tutorial pipeline (``evals.baselines``), answer = top chunk.
+
+The baselines have no code look-up and no refusal: they always answer. A row
+counts as *claimed* by a baseline when its meaning appears in the answer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from app.errors import BadQuestion
+from app.retrieval import HybridRetriever
+from ingest.articles import INTRO, load_articles
+
+from .metrics import norm
+
+
+def rows_claimed_by_text(answer: str, rows: dict[str, tuple[str, str]]) -> list[str]:
+    a = norm(answer)
+    return sorted(code for code, (meaning, _) in rows.items() if norm(meaning) in a)
+
+
+class BouncebotPipeline:
+    name = "bouncebot"
+
+    def __init__(self, answerer):
+        self.answerer = answerer
+
+    def predict(self, question: str) -> dict:
+        t = time.perf_counter()
+        try:
+            d = self.answerer.ask(question).to_dict()
+        except BadQuestion as e:
+            d = {"answer": str(e), "answered": False, "codes": [], "sources": []}
+        seconds = time.perf_counter() - t
+        cited = [s["section"] for s in d["sources"]]
+        hits = self.answerer.retriever.search(question, k=3).hits if question.strip() else []
+        # what the answer cites comes first, then what retrieval ranked
+        ranked = list(dict.fromkeys(cited + [h.metadata["section"] for h in hits]))
+        return {
+            "answer": d["answer"],
+            "answered": d["answered"],
+            "claimed": [c["row"]["code"] for c in d["codes"] if c["match"] == "exact"],
+            "codes_found": len(d["codes"]),
+            "codes": [(c["code"], c["match"]) for c in d["codes"]],
+            "cited": cited,
+            "ranked": ranked,
+            "sources": [f"{s['section']}: {s['text'][:120]}" for s in d["sources"]],
+            "seconds": seconds,
+        }
+
+
+class RetrieverOnlyPipeline:
+    """Top passage of one retrieval method, no look-up, no refusal."""
+
+    def __init__(self, name: str, retriever: HybridRetriever, rows):
+        self.name = name
+        self.retriever = retriever
+        self.rows = rows
+
+    def predict(self, question: str) -> dict:
+        t = time.perf_counter()
+        hits = self.retriever.search(question, k=3).hits
+        seconds = time.perf_counter() - t
+        answer = hits[0].text if hits else ""
+        sections = [h.metadata["section"] for h in hits]
+        return {
+            "answer": answer,
+            "answered": bool(hits),
+            "claimed": rows_claimed_by_text(answer, self.rows),
+            "codes_found": 0,
+            "codes": [],
+            "cited": sections[:1],
+            "ranked": sections,
+            "sources": [f"{h.metadata['section']}: {h.text[:120]}" for h in hits],
+            "seconds": seconds,
+        }
+
+
+class TextbookAdapter:
+    """The textbook pipeline; its chunks carry no section, so each is placed
+    by its offset in the article file."""
+
+    name = "textbook"
+
+    def __init__(self, kb_dir: Path, rows):
+        from .baselines import TextbookPipeline
+
+        self.pipeline = TextbookPipeline(kb_dir)
+        self.rows = rows
+        self._headings: dict[str, list[tuple[int, str]]] = {}
+        for a in load_articles(kb_dir):
+            text = (Path(kb_dir) / a.path).read_text(encoding="utf-8")
+            marks = [(m.start(), m.group(1).strip()) for m in re.finditer(r"^#{1,6}\s+(.+)$", text, re.M)]
+            self._headings[Path(a.path).name] = marks
+
+    def section_of(self, doc) -> str:
+        start = doc.metadata.get("start_index", 0)
+        section = INTRO
+        for offset, heading in self._headings.get(doc.metadata.get("source", ""), []):
+            if offset <= start:
+                section = heading
+        return section
+
+    def predict(self, question: str) -> dict:
+        t = time.perf_counter()
+        docs = self.pipeline.retrieve(question, k=3)
+        seconds = time.perf_counter() - t
+        answer = docs[0].page_content if docs else ""
+        sections = [self.section_of(d) for d in docs]
+        return {
+            "answer": answer,
+            "answered": bool(docs),
+            "claimed": rows_claimed_by_text(answer, self.rows),
+            "codes_found": 0,
+            "codes": [],
+            "cited": sections[:1],
+            "ranked": sections,
+            "sources": [f"{s}: {d.page_content[:120]}" for s, d in zip(sections, docs)],
+            "seconds": seconds,
+        }

@@ -1,0 +1,100 @@
+"""Write an eval run as Markdown, JSON and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SHOWN = [
+    ("code_exact_match", "code exact-match"),
+    ("false_exact_claims", "false exact claims"),
+    ("recall@1", "recall@1"),
+    ("recall@3", "recall@3"),
+    ("mrr", "MRR"),
+    ("fact_recall", "fact recall"),
+    ("citation_correct", "citation correct"),
+    ("refusal_precision", "refusal precision"),
+    ("refusal_recall", "refusal recall"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p95_ms", "p95 ms"),
+]
+CHARTED = [k for k, _ in SHOWN if k not in ("false_exact_claims", "latency_p50_ms", "latency_p95_ms")]
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def markdown(run: dict) -> str:
+    names = list(run["pipelines"])
+    lines = [
+        f"# Eval: {', '.join(run['datasets'])} ({run['cases']} cases)",
+        "",
+        "| metric | target | " + " | ".join(names) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for key, label in SHOWN:
+        target = run["targets"].get(key)
+        tgt = "n/a" if target is None else (f"= {target}" if key == "false_exact_claims" else f">= {target}")
+        vals = [_cell(run["pipelines"][n]["metrics"].get(key)) for n in names]
+        lines.append(f"| {label} | {tgt} | " + " | ".join(vals) + " |")
+    lines.append("")
+    lines.append("Baselines have no code look-up and never refuse; a row counts as claimed by them when its "
+                 "meaning is in the top passage.")
+    for name in names:
+        failures = [c for c in run["pipelines"][name]["cases"] if c["failed"]]
+        lines += ["", f"## Failures: {name} ({len(failures)} of {run['cases']})", ""]
+        if name != "bouncebot":
+            lines.append("_Listed in full in the JSON report; counted above._")
+            continue
+        for c in failures:
+            got = c["got"]
+            lines += [
+                f"### {c['id']} ({c['category']}): {'; '.join(c['failed'])}",
+                "",
+                f"- **question**: `{c['question'][:300]!r}`",
+                f"- **expected**: `{json.dumps(c['expect'], ensure_ascii=False)[:400]}`",
+                f"- **got**: answered={got['answered']}, codes={got['codes']}, cited={got['cited']}, "
+                f"ranked={got['ranked']}",
+                f"- **retrieved**: {got['sources'][:3]}",
+                f"- **answer**: {got['answer'][:300]!r}",
+                "",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(run: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(run["pipelines"])
+    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        m = run["pipelines"][name]["metrics"]
+        vals = [m.get(k) or 0.0 for k in CHARTED]
+        xs = [j + i * width for j in range(len(CHARTED))]
+        ax.bar(xs, vals, width, label=f"{name} (p50 {m.get('latency_p50_ms')} ms)")
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(CHARTED))])
+    ax.set_xticklabels([dict(SHOWN)[k] for k in CHARTED], rotation=20, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score (higher is better)")
+    ax.set_title(f"Bouncebot eval: {', '.join(run['datasets'])}, {run['cases']} cases")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(run: dict, out: Path, stem: str = "report") -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "chart": out / f"{stem}.png"}
+    paths["json"].write_text(json.dumps(run, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown(run), encoding="utf-8")
+    chart(run, paths["chart"])
+    return paths
