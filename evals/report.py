@@ -72,7 +72,7 @@ def chart(run: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(run["pipelines"])
-    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 5.2), dpi=110)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         m = run["pipelines"][name]["metrics"]
@@ -84,7 +84,7 @@ def chart(run: dict, path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score (higher is better)")
     ax.set_title(f"Bouncebot eval: {', '.join(run['datasets'])}, {run['cases']} cases")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(names), fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
