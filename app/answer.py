@@ -78,10 +78,10 @@ class Answerer:
         retriever_provider: Callable[[], object],
         support: Support | None = None,
         top_k: int = 3,
-        min_similarity: float = 0.31,
+        min_similarity: float = 0.33,
         max_question_bytes: int = 200 * 1024,
         other_articles=None,
-        off_topic_margin: float = 0.055,
+        off_topic_margin: float = 0.08,
     ):
         self.table = table
         self._provider = retriever_provider

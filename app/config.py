@@ -60,9 +60,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     top_k: int = 3
-    min_similarity: float = 0.31
+    min_similarity: float = 0.33
     dense_weight: float = 0.7
-    off_topic_margin: float = 0.055
+    off_topic_margin: float = 0.08
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
 
