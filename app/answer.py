@@ -121,7 +121,7 @@ class Answerer:
                 if not any(s["text"] == row_text(m.row) for s in sources):
                     sources.append(_row_source(m.row))
             else:
-                parts.append(WORDING["not_in_table"].format(code=m.found.code, severity_label=_severity(m.found.severity)))
+                parts.append(self._render_untabled(m))
         answered = bool(sources)
         if not any(m.exact for m in matches):
             # No exact row: quote the article. With an untabled code in the
@@ -152,6 +152,19 @@ class Answerer:
         )
         body = f"**{WORDING['meaning_label']}:** {row.meaning}\n\n**{WORDING['action_label']}:** {row.action}"
         return head + "\n\n" + _quote(body)
+
+    def _render_untabled(self, m: CodeMatch) -> str:
+        lines = [WORDING["not_in_table"].format(code=m.found.code, severity_label=_severity(m.found.severity))]
+        e = m.explanation
+        if e is None:
+            lines.append(WORDING["no_general"])
+        else:
+            lines.append(WORDING["general_heading"].format(basis_label=WORDING["basis_labels"][e.basis]))
+            lines.append(_quote(f"{e.meaning}\n\n**{WORDING['general_action_label']}:** {e.action}"))
+        if m.related:
+            codes = ", ".join(f"[{r.row.code}]({r.row.url}) ({r.shares})" for r in m.related)
+            lines.append(WORDING["related_line"].format(codes=codes))
+        return "\n\n".join(lines)
 
     def _passages(self, question: str, kinds: tuple[str, ...] | None) -> tuple[list[tuple[dict, str]], str | None]:
         """(source, quoted Markdown) for each passage worth quoting, and the

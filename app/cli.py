@@ -65,6 +65,11 @@ def cmd_lookup(settings: Settings, args) -> int:
             print(f"  What you can do: {m.row.action}")
         else:
             print(f"{c['code']}  not in the article's table ({c['severity']})")
+            if m.explanation:
+                print(f"  General guidance, not from the article ({m.explanation.basis}): {m.explanation.meaning}")
+                print(f"  What you can generally do: {m.explanation.action}")
+            if m.related:
+                print("  Closest rows in the article (not exact): " + ", ".join(r.row.code for r in m.related))
     return 0
 
 

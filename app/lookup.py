@@ -11,8 +11,11 @@ A match is **exact** only when
    (``550`` -> row ``550``).
 
 Anything else (``550 5.7.26``, ``450 4.2.2``, ``554`` alone) is ``none`` and
-carries no row. This module needs neither the model nor the vector store and
-must not import torch.
+carries no row. Such a code gets a general ``explanation`` from the code
+registry (``app.registry``, never the table's words) and the ``related`` rows
+that share its reply code or class.subject, offered as "closest in the
+article", never as its meaning. This module needs neither the model nor the
+vector store and must not import torch.
 """
 
 from __future__ import annotations
@@ -23,26 +26,47 @@ from pathlib import Path
 from ingest.articles import ErrorRow, load_articles
 
 from .codes import FoundCode, find_codes
+from .registry import Explanation, explain
 
 __all__ = ["CodeMatch", "CodeTable"]
+
+
+@dataclass(frozen=True)
+class Related:
+    row: ErrorRow
+    shares: str  # 'class and subject', 'reply code' or 'reply code, class and subject'
+
+    def as_contract(self) -> dict:
+        return {**self.row.as_contract(), "shares": self.shares}
 
 
 @dataclass(frozen=True)
 class CodeMatch:
     found: FoundCode
     row: ErrorRow | None
+    explanation: Explanation | None = None  # general meaning; only when not exact
+    related: tuple[Related, ...] = ()
+    reason: str | None = None  # bounce category, e.g. 'user_unknown'
 
     @property
     def exact(self) -> bool:
         return self.row is not None
 
     def as_contract(self) -> dict:
+        e = self.explanation
         return {
             "text": self.found.text,
             "code": self.found.code,
             "match": "exact" if self.row else "none",
             "row": self.row.as_contract() if self.row else None,
             "severity": self.found.severity,
+            "explanation": (
+                {"meaning": e.meaning, "action": e.action, "basis": e.basis, "sources": list(e.sources)}
+                if e and not self.row
+                else None
+            ),
+            "related": [r.as_contract() for r in self.related],
+            "reason": self.reason,
         }
 
 
@@ -73,7 +97,7 @@ class CodeTable:
     def from_kb(cls, kb_dir: Path) -> "CodeTable":
         return cls([row for a in load_articles(kb_dir) for row in a.rows])
 
-    def match(self, found: FoundCode) -> CodeMatch:
+    def match(self, found: FoundCode, context: str | None = None) -> CodeMatch:
         if found.enhanced is None:
             candidates = self._by_pair.get((found.reply, None), [])
         elif found.reply is None:
@@ -81,7 +105,26 @@ class CodeTable:
         else:
             candidates = self._by_pair.get((found.reply, found.enhanced), [])
         distinct = {(r.code, r.meaning, r.action): r for r in candidates}
-        return CodeMatch(found, next(iter(distinct.values())) if len(distinct) == 1 else None)
+        row = next(iter(distinct.values())) if len(distinct) == 1 else None
+        general = explain(found.reply, found.enhanced, context)
+        if row is not None:
+            return CodeMatch(found, row, None, (), general.reason if general else None)
+        return CodeMatch(found, None, general, self.related(found), general.reason if general else None)
+
+    def related(self, found: FoundCode) -> tuple[Related, ...]:
+        """Rows sharing the class.subject (first) or the reply code: the
+        closest the article comes to a code it does not list."""
+        subject = ".".join(found.enhanced.split(".")[:2]) if found.enhanced else None
+        out: dict[str, Related] = {}
+        for (reply, enhanced), rows in self._by_pair.items():
+            same_subject = bool(subject and enhanced and enhanced.startswith(subject + "."))
+            same_reply = bool(found.reply and reply == found.reply)
+            shares = ", ".join(
+                p for p, ok in (("reply code", same_reply), ("class and subject", same_subject)) if ok
+            )
+            for row in rows if shares else []:
+                out.setdefault(row.code, Related(row, shares))
+        return tuple(sorted(out.values(), key=lambda r: ("class and subject" not in r.shares, r.row.line)))
 
     def lookup(self, text: str) -> list[CodeMatch]:
-        return [self.match(f) for f in find_codes(text)]
+        return [self.match(f, text) for f in find_codes(text)]

@@ -4,7 +4,9 @@ the help article's table does not cover.
 Resolution order, first match wins (the ``basis`` of the answer):
 
 1. ``provider``      a provider entry whose reply code and enhanced code both
-                     match (``550`` + ``5.7.26`` -> Gmail's 550-5.7.26);
+                     match (``550`` + ``5.7.26`` -> Gmail's 550-5.7.26), used
+                     only when the pasted text names that provider (its
+                     ``markers``): other servers use the same codes otherwise;
 2. ``registry``      the IANA registry entry for the enhanced code, matched as
                      X.subject.detail (``4.2.2`` and ``5.2.2`` both use X.2.2);
 3. ``class-subject`` an enhanced code the registry does not list
@@ -30,7 +32,7 @@ import yaml
 
 from .codes import severity_of
 
-__all__ = ["Explanation", "RegistryData", "action_for", "data", "explain"]
+__all__ = ["Explanation", "RegistryData", "action_for", "data", "explain", "named_providers"]
 
 _REPLY = re.compile(r"[2-5][0-5]\d")  # RFC 5321 shape, as in app.codes
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
@@ -63,6 +65,7 @@ class RegistryData:
     enhanced: dict[str, dict[str, Any]]  # 'X.1.1' -> entry
     replies: dict[str, dict[str, Any]]  # '550' -> entry
     providers: dict[tuple[str, str], list[dict[str, Any]]]  # ('550', '5.7.26') -> entries
+    markers: dict[str, list[str]]  # 'Gmail' -> words that name it in a bounce
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -76,7 +79,8 @@ def data() -> RegistryData:
     esc = _read("enhanced_status_codes.yaml")
     replies = _read("reply_codes.yaml")
     providers: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for entry in _read("provider_codes.yaml")["providers"]:
+    provider_file = _read("provider_codes.yaml")
+    for entry in provider_file["providers"]:
         key = (_clean_reply(str(entry["reply"])), _clean_enhanced(str(entry["enhanced"])))
         providers.setdefault(key, []).append(entry)
     return RegistryData(
@@ -90,6 +94,7 @@ def data() -> RegistryData:
         enhanced={e["code"]: e for e in esc["codes"]},
         replies={str(e["code"]): e for e in replies["codes"]},
         providers=providers,
+        markers={k: [w.lower() for w in v] for k, v in provider_file["markers"].items()},
     )
 
 
@@ -113,8 +118,15 @@ def _source_url(d: RegistryData, source: str) -> str:
     return d.source_urls.get(source, source)
 
 
-def _by_provider(d: RegistryData, reply: str | None, enh: str | None):
+def named_providers(text: str | None) -> set[str]:
+    """The providers a pasted text names (by their markers)."""
+    low = (text or "").lower()
+    return {p for p, words in data().markers.items() if any(w in low for w in words)}
+
+
+def _by_provider(d: RegistryData, reply: str | None, enh: str | None, providers: set[str]):
     entries = d.providers.get((reply, enh)) if reply and enh else None
+    entries = [e for e in entries or [] if e["provider"] in providers]
     if not entries:
         return None
     meaning = " ".join(e["meaning"] for e in entries)
@@ -162,16 +174,18 @@ def action_for(severity: str, reason: str) -> str:
     return table.get(reason, table["default"])
 
 
-def explain(reply: str | None, enhanced: str | None) -> Explanation | None:
+def explain(reply: str | None, enhanced: str | None, context: str | None = None) -> Explanation | None:
     """Explain a reply code and/or enhanced status code; None when unknown.
 
-    Values that are not a three-digit reply code or a class 2/4/5 enhanced
-    code (``6.1.1``) are ignored, as if they had not been given.
+    ``context`` is the text the code came from: a provider's own reading is
+    used only when it names that provider. Values that are not a three-digit
+    reply code or a class 2/4/5 enhanced code (``6.1.1``) are ignored, as if
+    they had not been given.
     """
     d = data()
     reply, enh = _clean_reply(reply), _clean_enhanced(enhanced)
     found = (
-        _by_provider(d, reply, enh)
+        _by_provider(d, reply, enh, named_providers(context))
         or _by_registry(d, enh)
         or _by_class_subject(d, enh)
         or _by_reply(d, reply)

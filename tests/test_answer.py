@@ -18,7 +18,8 @@ def check_contract(d: dict) -> None:
     assert set(d) >= {"question", "answer", "answered", "codes", "sources"}
     assert isinstance(d["question"], str) and isinstance(d["answer"], str) and isinstance(d["answered"], bool)
     for c in d["codes"]:
-        assert set(c) >= {"text", "code", "match", "row", "severity"}
+        assert set(c) >= {"text", "code", "match", "row", "severity", "explanation", "related", "reason"}
+        assert c["match"] == "none" or (c["explanation"] is None and c["related"] == [])
         assert c["match"] in ("exact", "none")
         assert c["severity"] in ("permanent", "temporary", "success", "unknown")
         assert (c["row"] is not None) == (c["match"] == "exact")
@@ -47,6 +48,7 @@ def test_untabled_code_gets_no_meaning(answerer, question):
     check_contract(d)
     assert d["codes"] and all(c["match"] == "none" and c["row"] is None for c in d["codes"])
     assert "not in the article's table" in d["answer"]
+    assert "General guidance, not from the article" in d["answer"]  # said in words
     for meaning, action in SEED_ROWS.values():  # no table row is passed off as this code's meaning
         assert meaning not in d["answer"]
     assert not any(s["text"].startswith(tuple(SEED_ROWS)) for s in d["sources"])  # no table row cited

@@ -70,9 +70,42 @@ def test_exact_rows_are_the_seed_words_verbatim(table, code):
 
 def test_not_exact_carries_no_row(table):
     (m,) = table.lookup("550 5.7.26")
-    assert m.as_contract() == {
+    c = m.as_contract()
+    assert {k: c[k] for k in ("text", "code", "match", "row", "severity")} == {
         "text": "550 5.7.26", "code": "550-5.7.26", "match": "none", "row": None, "severity": "permanent",
     }
+
+
+# (text, explanation basis or None, related row codes in order, reason)
+UNTABLED = [
+    ("550 5.7.26", "registry", ["550-5.7.1", "550", "550-5.1.1"], "authentication"),
+    ("550 5.7.26 from mx.google.com", "provider", ["550-5.7.1", "550", "550-5.1.1"], "authentication"),
+    ("554", "reply-code", ["554-5.4.4", "554-5.4.7"], "other"),
+    ("421", "reply-code", ["421-4.7.28"], "system"),
+    ("450 4.2.2", "registry", [], "mailbox_full"),
+    ("5.4.1", "registry", ["554-5.4.4", "554-5.4.7"], "network"),
+    ("5.7.509", "class-subject", ["550-5.7.1"], "policy"),
+    ("551 5.1.1", "registry", ["550-5.1.1"], "user_unknown"),
+]
+
+
+@pytest.mark.parametrize("text,basis,related,reason", UNTABLED)
+def test_untabled_codes_get_general_guidance_and_related_rows(table, text, basis, related, reason):
+    (m,) = table.lookup(text)
+    c = m.as_contract()
+    assert c["match"] == "none" and c["row"] is None
+    assert c["explanation"]["basis"] == basis and c["explanation"]["meaning"] and c["explanation"]["sources"]
+    assert [r["code"] for r in c["related"]] == related
+    assert all(r["shares"] for r in c["related"])
+    assert c["reason"] == reason
+    table_meanings = {r.meaning for r in table.rows}
+    assert c["explanation"]["meaning"] not in table_meanings  # general words, never the table's
+
+
+def test_exact_codes_carry_no_explanation_but_a_reason(table):
+    (m,) = table.lookup("550 5.1.1")
+    c = m.as_contract()
+    assert c["explanation"] is None and c["related"] == [] and c["reason"] == "user_unknown"
 
 
 def test_langchain_tool_gives_the_same_contract(table):

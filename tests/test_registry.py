@@ -136,9 +136,10 @@ def test_data_is_loaded_once():
 
 # --- explain(): resolution order ----------------------------------------------
 
-# (reply, enhanced, code, basis, reason)
+# (reply, enhanced, code, basis, reason); provider entries need the provider named in the context
+CONTEXT = "Reply from mx.google.com (gsmtp) / outlook.com"
 RESOLUTION = [
-    # 1. provider: reply and enhanced both match
+    # 1. provider: reply and enhanced both match, and the text names the provider
     ("421", "4.7.28", "421-4.7.28", "provider", "rate_limited"),
     ("550", "5.7.26", "550-5.7.26", "provider", "authentication"),
     ("452", "4.2.2", "452-4.2.2", "provider", "mailbox_full"),
@@ -176,7 +177,7 @@ RESOLUTION = [
 
 @pytest.mark.parametrize("reply,enhanced,code,basis,reason", RESOLUTION)
 def test_resolution_order(reply, enhanced, code, basis, reason):
-    got = explain(reply, enhanced)
+    got = explain(reply, enhanced, CONTEXT)
     assert isinstance(got, Explanation)
     assert (got.code, got.basis, got.reason) == (code, basis, reason)
     assert got.meaning.strip() and got.action.strip() and got.sources
@@ -191,8 +192,19 @@ def test_unknown_returns_none(reply, enhanced):
     assert explain(reply, enhanced) is None
 
 
+@pytest.mark.parametrize(
+    "context,basis",
+    [(None, "registry"), ("bounce from some-isp.example", "registry"), ("mx.google.com said", "provider"),
+     ("GMAIL", "provider"), ("Yahoo Mail", "registry")],  # Yahoo has no 550 5.7.26 entry
+)
+def test_provider_reading_needs_the_provider_named(context, basis):
+    got = explain("550", "5.7.26", context)
+    assert got.basis == basis
+    assert ("Gmail" in got.meaning) == (basis == "provider")
+
+
 def test_shared_provider_pair_shows_every_provider():
-    got = explain("421", "4.7.0")
+    got = explain("421", "4.7.0", "gmail and yahoo both deferred")
     assert got.basis == "provider"
     assert "Gmail" in got.meaning and "Yahoo" in got.meaning
     assert any("google" in s for s in got.sources) and any("yahoo" in s for s in got.sources)
