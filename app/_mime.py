@@ -77,7 +77,6 @@ class Report:
     text: str  # the human-readable report, original message removed
     dsn: list[str] = field(default_factory=list)  # delivery-status part(s), as text
     headers: dict[str, str] = field(default_factory=dict)  # top-level, lower-case names
-    is_mail: bool = False
     attached: list = field(default_factory=list)  # attached messages (email.message.Message)
 
 
@@ -134,7 +133,10 @@ def read_report(text: str) -> Report:
     if not looks_like_mail(text):
         return Report(text=_cut_copy(text))
     msg = email.message_from_string(text, policy=email.policy.compat32)
-    report = Report(text="", headers={k.lower(): unfold(str(v)) for k, v in msg.items()}, is_mail=True)
+    headers = {k.lower(): unfold(str(v)) for k, v in msg.items()}
+    if not msg.is_multipart() and not str(msg.get_payload()).strip():
+        return Report(text=_cut_copy(text), headers=headers)  # only header-like lines were pasted
+    report = Report(text="", headers=headers)
     texts: list[str] = []
     html_texts: list[str] = []
     _walk(msg, texts, html_texts, report, depth=0)

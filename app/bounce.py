@@ -1,8 +1,11 @@
 """Read a bounced email (or a piece of one) and say, per failed recipient,
 which SMTP reply code and enhanced status code the mail servers gave.
 
->>> [r.to_dict() for r in parse_bounce("Remote host said: 550 5.1.1 <a@example.org>... User Unknown")]
-[{'recipient': 'a@example.org', 'status': '5.1.1', 'reply_code': '550', 'diagnostic': 'Remote host said: 550 5.1.1 <a@example.org>... User Unknown', 'decisive': 'reply code and enhanced code from the report text'}]
+>>> (r,) = parse_bounce("Remote host said: 550 5.1.1 <a@example.org>... User Unknown")
+>>> r.recipient, r.status, r.reply_code
+('a@example.org', '5.1.1', '550')
+>>> r.decisive
+'reply code and enhanced code from the report text'
 
 Which code decides, per recipient:
 
@@ -26,7 +29,7 @@ are :mod:`app.codes`'. Never raises; linear in the size of the input.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 from app._mime import Report, dsn_blocks, read_report, split_mbox, to_text, unfold
@@ -60,6 +63,7 @@ _SENDER_BEFORE = re.compile(r"(?:mail\s+from|envelope-from|sender|return-path|fr
 _STATUS_FIELD = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _MULTILINE_PREFIX = re.compile(r"(\d{3})-(?:[245]\.\d{1,3}\.\d{1,3} )?")
 _DIAG, _TEXT = "Diagnostic-Code", "report text"
+_SENDER_LINES = ("from:", "reply-to:", "return-path:", "sender:")
 _SENDER_HEADERS = ("to", "delivered-to", "x-original-to", "return-path")
 
 
@@ -74,13 +78,8 @@ class Recipient:
     decisive: str  # which code was decisive, and why
 
     def to_dict(self) -> dict[str, str | None]:
-        return {
-            "recipient": self.recipient,
-            "status": self.status,
-            "reply_code": self.reply_code,
-            "diagnostic": self.diagnostic,
-            "decisive": self.decisive,
-        }
+        """{"recipient", "status", "reply_code", "diagnostic", "decisive"}."""
+        return asdict(self)
 
 
 class _Code(NamedTuple):
@@ -243,8 +242,10 @@ def _from_dsn(report: Report) -> list[Recipient]:
     for source in report.dsn or [report.text]:
         for b in dsn_blocks(source):
             rcpt = _dsn_address(b.get("final-recipient") or b.get("original-recipient"))
-            if rcpt is None and not ("status" in b and ("action" in b or "diagnostic-code" in b)):
+            if rcpt is None and "diagnostic-code" not in b and not ("status" in b and "action" in b):
                 continue  # the per-message block, or a stray 'Status:' line
+            named = None if rcpt else _ADDR.search(b.get("diagnostic-code", "")[:MAX_FIELD])
+            rcpt = rcpt or (named.group() if named else None)
             key = _key(rcpt) or f"#{len(blocks)}"
             if key not in seen and len(blocks) < MAX_RECIPIENTS:
                 seen.add(key)
@@ -305,25 +306,33 @@ def _from_text(report: Report) -> list[Recipient]:
         return [_choose({"_rcpt": n}, per[_key(n)]) for n in failing]
     if not per[None]:
         return []
-    rcpt = failing[0] if failing else next(iter(names.values()), None) or _named(per[None], report.text)
+    rcpt = failing[0] if failing else next(iter(names.values()), None) or _named(per[None], report.text, senders)
     return [_choose({"_rcpt": rcpt or ""}, per[None])]
 
 
 def _senders(report: Report, lines: list[str]) -> set[str | None]:
-    """The original sender's addresses: the bounce's own To, and MAIL FROM."""
+    """The original sender's addresses (the bounce goes back to them): the
+    bounce's own To, MAIL FROM in a transcript, header lines in a paste."""
     out = {_key(m.group()) for h in _SENDER_HEADERS for m in _ADDR.finditer(report.headers.get(h, ""))}
     for line in lines:
         lower = line.lower()
-        if "mail from" in lower or "envelope-from" in lower:
-            out.update(_key(m.group()) for m in _ADDR.finditer(line))
+        labelled = 0 if lower.startswith(_SENDER_LINES) else -1
+        at = max(lower.find("mail from"), lower.find("envelope-from"), labelled)
+        m = _ADDR.search(line, at) if at >= 0 else None
+        if m:  # the first address after the label; a line may name a recipient too
+            out.add(_key(m.group()))
     return out
 
 
-def _named(codes: list[_Code], text: str) -> str | None:
-    """The address a paste names: on the decisive code's line, else anywhere."""
+def _named(codes: list[_Code], text: str, senders: set[str | None]) -> str | None:
+    """The address a paste names: on the decisive code's line, else the first
+    in the text that is not the sender's."""
     best = _best(codes)
-    m = (_ADDR.search(best.context) if best else None) or _ADDR.search(text)
-    return m.group() if m else None
+    candidates = _ADDR.finditer(best.context) if best else iter(())
+    for m in (*candidates, *_ADDR.finditer(text[:MAX_SCANNED])):
+        if _key(m.group()) not in senders:
+            return m.group()
+    return None
 
 
 # -- choosing --------------------------------------------------------------------

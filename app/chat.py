@@ -1,95 +1,173 @@
 """The web chat for support agents: a thin Gradio layer over ``Answerer``.
 
 ``ChatUI.create_app()`` builds the interface without starting anything, so
-tests can build it and call ``respond`` directly; launching is the server's
-job (``app.server``).
+tests build it and call ``respond`` directly; serving is ``app.server``'s job.
+Everything the chat shows of the user's own text is escaped: HTML typed or
+pasted into the chat is shown as text, never run.
 """
 
 from __future__ import annotations
 
+import html
 from importlib import resources
 
 import gradio as gr
 import yaml
 
-from .answer import Answer, Answerer
+from .answer import Answerer
 from .errors import BadQuestion
 
 EXAMPLES = yaml.safe_load(resources.files("app").joinpath("data/examples.yaml").read_text(encoding="utf-8"))
+CSS = resources.files("app").joinpath("data/chat.css").read_text(encoding="utf-8")
 
 # System fonts only: the default theme would fetch web fonts from a CDN.
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
 )
+SEVERITY_LABEL = {"permanent": "permanent", "temporary": "temporary", "success": "success", "unknown": "unknown"}
 
 
-def rows_markdown(answer: Answer) -> str:
-    if not answer.codes:
-        return "_No SMTP code in the question._"
-    lines = []
-    for c in answer.codes:
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _multiline(text: str) -> str:
+    return _e(text).replace("\n", "<br>")
+
+
+def code_cards_html(answer: dict) -> str:
+    """One card per code: the table's words for an exact match; a clearly
+    marked not-in-table card, with general guidance labelled as such, otherwise."""
+    if not answer["codes"]:
+        return '<p class="bb-empty">No SMTP code in the question.</p>'
+    cards = []
+    for c in answer["codes"]:
+        sev = _e(SEVERITY_LABEL.get(c["severity"], c["severity"]))
+        head = f'<div class="bb-card-head"><span class="bb-code">{_e(c["code"])}</span>' \
+               f'<span class="bb-badge bb-{sev}">{sev}</span>'
         if c["match"] == "exact":
             r = c["row"]
-            lines.append(
-                f"**{c['code']}** → table row **{r['code']}** ({c['severity']})\n\n"
-                f"- *What it means:* {r['meaning']}\n- *What you can do:* {r['action']}"
+            via = f' <span class="bb-via">table row {_e(r["code"])}</span>' if r["code"] != c["code"] else ""
+            cards.append(
+                f'<div class="bb-card bb-exact" data-code="{_e(c["code"])}">{head}'
+                f'<span class="bb-badge bb-intable">in the article’s table</span>{via}</div>'
+                f'<p><b>What it means:</b> <span class="bb-meaning">{_e(r["meaning"])}</span></p>'
+                f'<p><b>What you can do:</b> <span class="bb-action">{_e(r["action"])}</span></p></div>'
             )
-        else:
-            lines.append(f"**{c['code']}** ({c['severity']}): **not in the article's table**")
-    return "\n\n".join(lines)
+            continue
+        body = ['<p class="bb-warn">Not in the article’s table: the article does not say what this code means.</p>']
+        e = c.get("explanation")
+        if e:
+            body.append(
+                f'<p class="bb-general"><b>General guidance, not from the article</b> ({_e(e["basis"])}): '
+                f'{_e(e["meaning"])}</p><p class="bb-general"><b>What you can generally do:</b> {_e(e["action"])}</p>'
+            )
+        if c.get("related"):
+            rel = ", ".join(f'{_e(r["code"])} ({_e(r["shares"])})' for r in c["related"])
+            body.append(f'<p class="bb-related">Closest in the article (not this code): {rel}</p>')
+        cards.append(
+            f'<div class="bb-card bb-none" data-code="{_e(c["code"])}">{head}'
+            f'<span class="bb-badge bb-notintable">not in the table</span></div>{"".join(body)}</div>'
+        )
+    return "\n".join(cards)
 
 
-def sources_markdown(answer: Answer) -> str:
-    if not answer.sources:
-        return "_No section cited._"
-    return "\n".join(f"- [{s['article']} › {s['section']}]({s['url']}) (score {s['score']:.2f})" for s in answer.sources)
+def sources_html(answer: dict) -> str:
+    if not answer["sources"]:
+        return '<p class="bb-empty">No section cited.</p>'
+    items = []
+    for s in answer["sources"]:
+        items.append(
+            f'<details class="bb-source"><summary><a href="{_e(s["url"])}" target="_blank" rel="noopener noreferrer">'
+            f'{_e(s["article"])} › {_e(s["section"])}</a> <span class="bb-score">{float(s["score"]):.2f}</span>'
+            f'</summary><blockquote>{_multiline(s["text"])}</blockquote></details>'
+        )
+    return "\n".join(items)
+
+
+def user_bubble(message: str) -> str:
+    """The agent's own text as the chat shows it: never interpreted as HTML."""
+    if "\n" in message.strip():
+        fence = "````" if "```" in message else "```"
+        return f"{fence}text\n{message.strip()}\n{fence}"
+    return _e(message)
 
 
 class ChatUI:
-    def __init__(self, answerer: Answerer, title: str = "Bouncebot"):
+    def __init__(self, answerer: Answerer, store=None, title: str = "Bouncebot"):
         self.answerer = answerer
+        self.store = store
         self.title = title
 
-    def respond(self, message: str, history: list[dict] | None):
-        """One turn: (new history, rows panel, sources panel, cleared input)."""
+    def respond(self, message: str, history: list[dict] | None, answers: dict | None = None):
+        """One turn, streamed: yields (history, code cards, sources, cleared input, answers by message index)."""
         history = list(history or [])
+        answers = dict(answers or {})
+        message = message or ""
         try:
-            answer = self.answerer.ask(message)
+            answer = self.answerer.ask(message).to_dict()
         except BadQuestion as e:
-            history += [{"role": "user", "content": message or ""}, {"role": "assistant", "content": f"⚠️ {e}"}]
-            return history, "", "", ""
-        history += [{"role": "user", "content": message}, {"role": "assistant", "content": answer.answer}]
-        return history, rows_markdown(answer), sources_markdown(answer), ""
+            history += [{"role": "user", "content": user_bubble(message) or " "},
+                        {"role": "assistant", "content": f"⚠️ {e}"}]
+            yield history, "", "", message, answers
+            return
+        history.append({"role": "user", "content": user_bubble(message)})
+        history.append({"role": "assistant", "content": ""})
+        answers[str(len(history) - 1)] = answer
+        cards, sources = code_cards_html(answer), sources_html(answer)
+        shown = ""
+        for block in answer["answer"].split("\n\n"):  # stream the answer in, block by block
+            shown = f"{shown}\n\n{block}" if shown else block
+            history[-1] = {"role": "assistant", "content": shown}
+            yield list(history), cards, sources, "", answers
+
+    def on_feedback(self, answers: dict | None, comment: str, like: gr.LikeData) -> str:
+        if self.store is None:
+            return "Feedback is not stored in this session."
+        answer = (answers or {}).get(str(like.index[0] if isinstance(like.index, (list, tuple)) else like.index))
+        if answer is None:
+            return "That message has no answer to rate."
+        self.store.add(
+            "up" if like.liked else "down", answer["question"], answer["answer"], comment or "",
+            answer["answered"], answer["codes"], answer["sources"],
+        )
+        return "Thanks: feedback saved." if like.liked else "Thanks: saved as a case to review."
 
     def create_app(self) -> gr.Blocks:
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
             gr.Markdown(
                 f"## {self.title}\nWhy did a reply bounce? Ask about an error code or paste the delivery-failure "
-                "note. Codes in the article's table get its exact words; everything else is quoted from the "
-                "article with its section."
+                "note. Codes in the article's table get its exact words; anything else is marked as not from the "
+                "article; questions get the article's passages with their sections."
             )
+            answers = gr.State({})
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Conversation", height=460, sanitize_html=True, elem_id="chat")
+                    chatbot = gr.Chatbot(
+                        label="Conversation", height=480, sanitize_html=True, elem_id="chat",
+                        buttons=["copy", "copy_all"], feedback_options=("Like", "Dislike"),
+                    )
                     question = gr.Textbox(
-                        label="Question or pasted bounce",
-                        placeholder="e.g. What does 550-5.1.1 mean?",
-                        lines=3,
-                        max_lines=12,
-                        elem_id="question",
+                        label="Question or pasted bounce", placeholder="e.g. What does 550-5.1.1 mean?",
+                        lines=3, max_lines=14, elem_id="question",
                     )
                     with gr.Row():
                         send = gr.Button("Ask", variant="primary", elem_id="ask")
-                        clear = gr.Button("Clear")
+                        clear = gr.Button("Clear", elem_id="clear")
+                    comment = gr.Textbox(label="Comment on your thumbs up/down (optional)", lines=1,
+                                         elem_id="comment")
+                    status = gr.Markdown("", elem_id="feedback-status")
                     gr.Examples(examples=EXAMPLES, inputs=question, label="Examples")
                 with gr.Column(scale=2):
-                    gr.Markdown("### Error-table rows")
-                    rows = gr.Markdown("_Ask a question to see the codes it contains._", elem_id="rows")
+                    gr.Markdown("### Codes")
+                    cards = gr.HTML('<p class="bb-empty">Ask a question to see the codes it contains.</p>',
+                                    elem_id="cards")
                     gr.Markdown("### Cited sections")
-                    sources = gr.Markdown("", elem_id="sources")
-            outputs = [chatbot, rows, sources, question]
-            send.click(self.respond, [question, chatbot], outputs, api_name="ask")
-            question.submit(self.respond, [question, chatbot], outputs, api_name=False)
-            clear.click(lambda: ([], "", "", ""), None, outputs, api_name=False)
+                    sources = gr.HTML("", elem_id="sources")
+            outputs = [chatbot, cards, sources, question, answers]
+            send.click(self.respond, [question, chatbot, answers], outputs, api_name="ask")
+            question.submit(self.respond, [question, chatbot, answers], outputs, api_name=False)
+            clear.click(lambda: ([], "", "", "", {}), None, outputs, api_name=False)
+            chatbot.like(self.on_feedback, [answers, comment], status, api_name=False)
         return demo

@@ -127,6 +127,21 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_feedback(settings: Settings, args) -> int:
+    from .feedback import FeedbackStore, export_down
+
+    if not settings.feedback_db.exists():
+        raise BouncebotError(f"No feedback yet: {settings.feedback_db} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
+    store = FeedbackStore(settings.feedback_db)
+    if args.out in (None, "-"):
+        n = export_down(store, sys.stdout)
+    else:
+        with open(args.out, "w", encoding="utf-8") as f:
+            n = export_down(store, f)
+    print(f"Exported {n} thumbs-down answer(s) as eval cases.", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bouncebot", description="Answers questions about bounced email replies.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,6 +160,11 @@ def parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="start the web chat")
     sv.add_argument("--host", help="interface to listen on (default BOUNCEBOT_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default BOUNCEBOT_PORT or 7860)")
+    fb = sub.add_parser("feedback", help="work with agents' feedback")
+    fb_sub = fb.add_subparsers(dest="action", required=True)
+    ex = fb_sub.add_parser("export", help="write thumbs-down answers as eval cases (JSON Lines)")
+    ex.add_argument("--out", help="file to write (default: standard output)")
+
     sub.add_parser("eval", help="measure answer accuracy against baselines (bouncebot eval --help)")
     return p
 
@@ -160,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         args.question = [""]
     try:
         settings = Settings.from_env()
-        handler = {"ingest": cmd_ingest, "lookup": cmd_lookup, "ask": cmd_ask, "serve": cmd_serve}[args.command]
+        handler = {"ingest": cmd_ingest, "lookup": cmd_lookup, "ask": cmd_ask, "serve": cmd_serve,
+                   "feedback": cmd_feedback}[args.command]
         return handler(settings, args)
     except BouncebotError as e:
         print(f"bouncebot: {e}", file=sys.stderr)

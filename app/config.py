@@ -55,6 +55,7 @@ class Settings:
     kb_dir: Path = PROJECT_ROOT / "kb"
     index_dir: Path = PROJECT_ROOT / ".index"
     model_dir: Path = PROJECT_ROOT / ".cache" / "model"
+    feedback_db: Path = PROJECT_ROOT / ".data" / "feedback.sqlite3"
     chroma_url: str | None = None
     collection: str = "bouncebot"
     host: str = "127.0.0.1"
@@ -74,6 +75,7 @@ class Settings:
             kb_dir=Path(env.get("BOUNCEBOT_KB_DIR") or d.kb_dir),
             index_dir=Path(env.get("BOUNCEBOT_INDEX_DIR") or d.index_dir),
             model_dir=Path(env.get("BOUNCEBOT_MODEL_DIR") or d.model_dir),
+            feedback_db=Path(env.get("BOUNCEBOT_FEEDBACK_DB") or d.feedback_db),
             chroma_url=env.get("BOUNCEBOT_CHROMA_URL") or None,
             collection=_collection(env.get("BOUNCEBOT_COLLECTION") or d.collection),
             host=env.get("BOUNCEBOT_HOST") or d.host,

@@ -1,7 +1,8 @@
-"""One server: a FastAPI application with the Gradio chat mounted at ``/``.
+"""One server: a FastAPI application serving the JSON API (``app.api``) with
+the Gradio chat mounted at ``/``.
 
-Clients are built once at start-up (``create_app``) and passed in; nothing is
-created at import time.
+Clients (model, Chroma, feedback store) are built once in ``serve`` and
+passed to ``create_app``; nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -12,32 +13,31 @@ from .config import Settings
 from .startup import Services, build
 
 
-def create_app(services: Services):
+def create_app(services: Services, store):
     import gradio as gr
     from fastapi import FastAPI
 
-    from .chat import THEME, ChatUI
+    from .api import install_error_handlers, router
+    from .chat import CSS, THEME, ChatUI
 
-    api = FastAPI(title="Bouncebot", version="0.1.0")
-
-    @api.get("/healthz")
-    def healthz():
-        retriever = services.answerer.retriever
-        return {
-            "status": "ok",
-            "model_loaded": services.embedder.loaded,
-            "documents": len(retriever),
-            "table_rows": len(services.table.rows),
-        }
-
-    demo = ChatUI(services.answerer).create_app()
-    return gr.mount_gradio_app(api, demo, path="/", theme=THEME)
+    app = FastAPI(
+        title="Bouncebot",
+        version="0.1.0",
+        description="Answers support agents' questions about bounced email replies from the help article.",
+    )
+    install_error_handlers(app)
+    app.include_router(router(services, store))
+    demo = ChatUI(services.answerer, store=store).create_app()
+    return gr.mount_gradio_app(app, demo, path="/", theme=THEME, css=CSS, footer_links=["api"])
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from .feedback import FeedbackStore
+
     services = build(settings).warm()  # fails fast (with the fix) when the index is missing or stale
-    app = create_app(services)
+    store = FeedbackStore(settings.feedback_db)
+    app = create_app(services, store)
     print(f"Bouncebot is answering on http://{settings.host}:{settings.port}/", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

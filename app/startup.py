@@ -33,6 +33,16 @@ class Services:
             self._client = make_client(self.settings)
         return self._client
 
+    @property
+    def where(self) -> str:
+        from .store import where
+
+        return where(self.settings)
+
+    def lookup(self, text: str) -> dict:
+        """The look-up contract for a text (what `bouncebot lookup --json` prints)."""
+        return {"text": text, "codes": [m.as_contract() for m in self.table.lookup(text)]}
+
     def warm(self) -> "Services":
         """Load the model and open the index now (a server does this at start-up)."""
         self.answerer.retriever.embedder.load().embed_query("warm up")
