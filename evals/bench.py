@@ -69,6 +69,56 @@ def process_times(argv: list[str], n: int) -> list[float]:
     return out
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_figures(env: dict, repeat: int) -> dict:
+    """Start `bouncebot serve` as a user would; time to the first answered
+    /api/ask, then /api/ask latency warm, one client and 8 at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(Path(sys.executable).parent / "bouncebot"), "serve", "--port", str(port)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if httpx.post(f"{url}/api/ask", json={"question": FREE_FORM[0]}, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.perf_counter() - t0 > 120:
+                raise RuntimeError("bouncebot serve did not answer")
+            time.sleep(0.05)
+        first = time.perf_counter() - t0
+        questions = FREE_FORM + CODE_QUESTIONS
+        with httpx.Client(base_url=url, timeout=30) as c:
+            single = per_call(lambda q: c.post("/api/ask", json={"question": q}).raise_for_status(), questions, repeat)
+            health = per_call(lambda q: c.get("/healthz").raise_for_status(), questions, repeat)
+
+        def timed(q):
+            with httpx.Client(base_url=url, timeout=30) as c:
+                t = time.perf_counter()
+                c.post("/api/ask", json={"question": q}).raise_for_status()
+                return time.perf_counter() - t
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            concurrent = list(pool.map(timed, questions * repeat))
+        return {"first": first, "single": single, "health": health, "concurrent": concurrent}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=20)
@@ -97,12 +147,19 @@ def main(argv=None) -> int:
         ingest(settings, make_client(settings), embedder, progress=False)
         answerer = build(settings, embedder=embedder).answerer
         textbook = TextbookPipeline(settings.kb_dir)
+        import torch
+
+        torch.set_num_threads(1)  # the same single thread our ONNX model runs on: a like-for-like comparison
         for q in FREE_FORM:  # warm both
             answerer.ask(q)
             textbook.retrieve(q)
         tb = per_call(textbook.retrieve, FREE_FORM, args.repeat)
         ours_free = per_call(answerer.ask, FREE_FORM, args.repeat)
         ours_code = per_call(answerer.ask, CODE_QUESTIONS, args.repeat)
+        ours_all = per_call(answerer.ask, FREE_FORM + CODE_QUESTIONS, args.repeat)
+        env = {**os.environ, "BOUNCEBOT_INDEX_DIR": str(settings.index_dir), "BOUNCEBOT_COLLECTION": "bench",
+               "BOUNCEBOT_FEEDBACK_DB": str(Path(tmp) / "feedback.sqlite3")}
+        served = serve_figures(env, max(3, args.repeat // 4))
 
     # --- whole processes
     python = [sys.executable, "-c", "pass"]
@@ -121,6 +178,12 @@ def main(argv=None) -> int:
     print("\nWhole process")
     py_med = row("python -c pass (baseline)", py_t, statistics.median(py_t))
     row("bouncebot lookup '550 5.1.1'", lk_t, py_med, "< 0.5 s")
+    row("bouncebot serve: start to first answered /api/ask", [served["first"]], py_med)
+    print("\nHTTP (warm, loopback; the baseline is the same questions answered in-process)")
+    inproc = row("answer in-process, all questions (baseline)", ours_all, statistics.median(ours_all))
+    row("GET /healthz, one client", served["health"], inproc)
+    row("POST /api/ask, one client", served["single"], inproc)
+    row("POST /api/ask, 8 clients at once", served["concurrent"], inproc)
     return 0
 
 
