@@ -14,14 +14,14 @@ anchored without nested quantifiers, so the work is linear in the input.
 from __future__ import annotations
 
 import base64
-import email
+import email.parser
 import email.policy
 import html
 import quopri
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Report", "to_text", "split_mbox", "read_report", "dsn_blocks", "unfold"]
+__all__ = ["Report", "to_text", "unfold", "looks_like_mail", "split_mbox", "read_report", "dsn_blocks"]
 
 # Headers a real email starts with; a paste whose first block has none of them
 # is read as plain text, even if its lines look like "Name: value".
@@ -29,6 +29,7 @@ _MAIL_HEADERS = frozenset(
     "from to subject date received return-path message-id mime-version "
     "content-type delivered-to x-failed-recipients reply-to sender".split()
 )
+_MAX_BOUNDARIES = 40  # real bounces nest 2 to 5 multiparts
 _HEADER_LINE = re.compile(r"[!-9;-~]{1,76}:")  # a field name, then ':'
 
 # Delimiter lines after which a bounce quotes the original message inline
@@ -132,8 +133,13 @@ def read_report(text: str) -> Report:
     """Split ``text`` (LF line endings) into report text and DSN parts."""
     if not looks_like_mail(text):
         return Report(text=_cut_copy(text))
-    msg = email.message_from_string(text, policy=email.policy.compat32)
+    nested = text.lower().count("boundary=") > _MAX_BOUNDARIES
+    # email's parser checks every line against every open boundary: with a
+    # pathological nesting depth, read the body as plain text instead.
+    msg = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=nested)
     headers = {k.lower(): unfold(str(v)) for k, v in msg.items()}
+    if nested:
+        return Report(text=_cut_copy(str(msg.get_payload())), headers=headers)
     if not msg.is_multipart() and not str(msg.get_payload()).strip():
         return Report(text=_cut_copy(text), headers=headers)  # only header-like lines were pasted
     report = Report(text="", headers=headers)

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import Callable
 
-import yaml
 
 from ingest.articles import Article, ErrorRow
 from ingest.chunks import row_text
 
+from ._data import data_file
 from .errors import EmptyQuestion, QuestionTooLong
 from .lookup import CodeMatch, CodeTable
 
-WORDING = yaml.safe_load(resources.files("app").joinpath("data/wording.yaml").read_text(encoding="utf-8"))
+WORDING = data_file("wording.yaml")
 RELATED_SCORE = 0.8  # quote further passages scoring at least this share of the best one
 
 
@@ -54,6 +53,7 @@ class Answer:
     answered: bool
     codes: list[dict] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    recipients: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +112,7 @@ class Answerer:
 
     def ask(self, question: str) -> Answer:
         question = self.check(question)
-        matches = self.table.lookup(question)
+        matches, recipients = self.table.analyse(question)
         parts: list[str] = []
         sources: list[dict] = []
         for m in matches:
@@ -140,7 +140,10 @@ class Answerer:
                 parts.append(self._dont_know(other))
             else:
                 parts.append(self._support_only())
-        return Answer(question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources)
+        return Answer(
+            question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources,
+            [r.to_dict() for r in recipients],
+        )
 
     # ------------------------------------------------------------------ pieces
 

@@ -32,7 +32,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from app._mime import Report, dsn_blocks, read_report, split_mbox, to_text, unfold
+from app._mime import Report, dsn_blocks, looks_like_mail, read_report, split_mbox, to_text, unfold
 from app.codes import find_codes
 
 __all__ = ["Recipient", "parse_bounce"]
@@ -106,9 +106,12 @@ def parse_bounce(text: str | bytes) -> list[Recipient]:
             if len(found) >= MAX_RECIPIENTS:
                 break
         return found[:MAX_RECIPIENTS]
-    except Exception:  # noqa: BLE001 - a paste must never crash the chat
+    except Exception:  # noqa: BLE001 - a paste must never crash the chat: read it as plain text
         try:
-            return _from_text(Report(text=to_text(text)))[:MAX_RECIPIENTS]
+            plain = to_text(text)
+            if looks_like_mail(plain):  # the headers are the sender's and full of look-alikes
+                plain = plain.partition("\n\n")[2]
+            return _from_text(Report(text=plain))[:MAX_RECIPIENTS]
         except Exception:  # noqa: BLE001
             return []
 
@@ -410,3 +413,25 @@ def _trim(text: str | None) -> str | None:
             rest = rest.replace(prefix, "")
         text = m.group() + rest
     return text if len(text) <= MAX_DIAGNOSTIC else text[: MAX_DIAGNOSTIC - 1].rstrip() + "…"
+
+
+_STRUCTURE = re.compile(
+    r"^(?:(?:From|To|Subject|Date|Received|Return-Path|Message-ID|MIME-Version|Content-Type|X-Failed-Recipients"
+    r"|Final-Recipient|Original-Recipient|Diagnostic-Code|Status|Action|Reporting-MTA|Remote-MTA|Arrival-Date"
+    r"|Last-Attempt-Date):|<<< |>>> |\S+@\S+>?:? ?(?:host|said|\.\.\.)|Remote Server returned)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def looks_like_bounce_message(text: str | bytes) -> bool:
+    """Whether a paste is (part of) a bounce message rather than a question:
+    two or more header, delivery-status or transcript lines. For such text
+    the decisive code of each recipient counts, not every code-like token."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    count = 0
+    for _ in _STRUCTURE.finditer(text[:65536]):
+        count += 1
+        if count >= 2:
+            return True
+    return False

@@ -12,13 +12,14 @@ import html
 from importlib import resources
 
 import gradio as gr
-import yaml
 
+from ._data import data_file
 from .answer import Answerer
 from .errors import BadQuestion
 
-EXAMPLES = yaml.safe_load(resources.files("app").joinpath("data/examples.yaml").read_text(encoding="utf-8"))
+EXAMPLES = data_file("examples.yaml")
 CSS = resources.files("app").joinpath("data/chat.css").read_text(encoding="utf-8")
+CARDS_PLACEHOLDER = '<p class="bb-empty">Ask a question to see the codes it contains.</p>'
 
 # System fonts only: the default theme would fetch web fonts from a CDN.
 THEME = gr.themes.Default(
@@ -78,9 +79,12 @@ def sources_html(answer: dict) -> str:
         return '<p class="bb-empty">No section cited.</p>'
     items = []
     for s in answer["sources"]:
+        words = s["text"].replace("\n", " ").split()
+        opening = " ".join(words[:7]) + (" …" if len(words) > 7 else "")
         items.append(
             f'<details class="bb-source"><summary><a href="{_e(s["url"])}" target="_blank" rel="noopener noreferrer">'
             f'{_e(s["article"])} › {_e(s["section"])}</a> <span class="bb-score">{float(s["score"]):.2f}</span>'
+            f'<div class="bb-opening">“{_e(opening)}”</div>'
             f'</summary><blockquote>{_multiline(s["text"])}</blockquote></details>'
         )
     return "\n".join(items)
@@ -161,13 +165,14 @@ class ChatUI:
                     gr.Examples(examples=EXAMPLES, inputs=question, label="Examples")
                 with gr.Column(scale=2):
                     gr.Markdown("### Codes")
-                    cards = gr.HTML('<p class="bb-empty">Ask a question to see the codes it contains.</p>',
-                                    elem_id="cards")
+                    cards = gr.HTML(CARDS_PLACEHOLDER, elem_id="cards")
                     gr.Markdown("### Cited sections")
                     sources = gr.HTML("", elem_id="sources")
             outputs = [chatbot, cards, sources, question, answers]
             send.click(self.respond, [question, chatbot, answers], outputs, api_name="ask")
             question.submit(self.respond, [question, chatbot, answers], outputs, api_name=False)
-            clear.click(lambda: ([], "", "", "", {}), None, outputs, api_name=False)
+            reset = lambda: ([], CARDS_PLACEHOLDER, "", "", {})  # noqa: E731
+            clear.click(reset, None, outputs, api_name=False)
+            chatbot.clear(reset, None, outputs, api_name=False)  # the chat's own trash icon
             chatbot.like(self.on_feedback, [answers, comment], status, api_name=False)
         return demo

@@ -44,32 +44,65 @@ def cmd_ingest(settings: Settings, args) -> int:
     return 0
 
 
+def _read_file(path: str, limit: int) -> str:
+    """A bounce message from a file, as text (undecodable bytes replaced)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise BouncebotError(f"Cannot read {path}: {e.strerror}.") from None
+    if len(raw) > limit:
+        raise BadQuestion(f"{path} is larger than {limit:,} bytes; pass only the bounce message "
+                          "(or raise BOUNCEBOT_MAX_QUESTION_BYTES).")
+    return raw.decode("utf-8", "replace")
+
+
+def _print_lookup(result: dict, table) -> None:
+    codes = result["codes"]
+    for r in result["recipients"]:
+        if r["recipient"] or len(result["recipients"]) > 1:
+            code = " ".join(x for x in (r["reply_code"], r["status"]) if x) or "no code"
+            print(f"Recipient {r['recipient'] or '(not named)'}: {code} ({r['decisive']})")
+    if not codes:
+        print("No SMTP reply code or enhanced status code found.")
+    for c in codes:
+        if c["match"] == "exact":
+            print(f"{c['code']}  exact: table row {c['row']['code']} ({c['severity']})")
+            print(f"  What it means: {c['row']['meaning']}")
+            print(f"  What you can do: {c['row']['action']}")
+            continue
+        print(f"{c['code']}  not in the article's table ({c['severity']})")
+        e = c["explanation"]
+        if e:
+            print(f"  General guidance, not from the article ({e['basis']}): {e['meaning']}")
+            print(f"  What you can generally do: {e['action']}")
+        if c["related"]:
+            print("  Closest rows in the article (not exact): " + ", ".join(r["code"] for r in c["related"]))
+
+
 def cmd_lookup(settings: Settings, args) -> int:
     from .lookup import CodeTable
-    from .startup import load_kb
+    from .startup import load_kb, lookup_contract
 
-    text = _read_text(args.text)
     table = CodeTable([r for a in load_kb(settings) for r in a.rows])
-    matches = table.lookup(text)
-    if args.json:
-        _print_json({"text": text, "codes": [m.as_contract() for m in matches]})
-        return 0
-    if not matches:
-        print("No SMTP reply code or enhanced status code found.")
-        return 0
-    for m in matches:
-        c = m.as_contract()
-        if m.exact:
-            print(f"{c['code']}  exact: table row {m.row.code} ({c['severity']})")
-            print(f"  What it means: {m.row.meaning}")
-            print(f"  What you can do: {m.row.action}")
+    inputs: list[tuple[str | None, str]] = []
+    if args.file:
+        for path in args.file:
+            inputs.append((path, _read_file(path, settings.max_question_bytes)))
+    if args.text:
+        inputs.append((None, _read_text(args.text)))
+    if not inputs:
+        raise BadQuestion("Give text to look up, '-' for standard input, or --file PATH.")
+    for path, text in inputs:
+        result = lookup_contract(table, text)
+        if args.json:
+            if path is not None:
+                result = {"file": path, **{k: v for k, v in result.items() if k != "text"}}
+            _print_json(result)
         else:
-            print(f"{c['code']}  not in the article's table ({c['severity']})")
-            if m.explanation:
-                print(f"  General guidance, not from the article ({m.explanation.basis}): {m.explanation.meaning}")
-                print(f"  What you can generally do: {m.explanation.action}")
-            if m.related:
-                print("  Closest rows in the article (not exact): " + ", ".join(r.row.code for r in m.related))
+            if path is not None:
+                print(f"== {path}")
+            _print_lookup(result, table)
     return 0
 
 
@@ -84,12 +117,16 @@ def cmd_ask(settings: Settings, args) -> int:
     answerer = services.answerer
     if args.batch is not None:
         return _ask_batch(answerer, args)
-    question = _read_text(args.question)
-    answer = answerer.ask(question)
-    if args.json:
-        _print_json(answer.to_dict())
+    if args.file:
+        questions = [_read_file(path, settings.max_question_bytes) for path in args.file]
     else:
-        print(_answer_text(answer))
+        questions = [_read_text(args.question)]
+    for question in questions:
+        answer = answerer.ask(question)
+        if args.json:
+            _print_json(answer.to_dict())
+        else:
+            print(_answer_text(answer))
     return 0
 
 
@@ -149,12 +186,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("ingest", help="build or update the vector index from the knowledge base")
 
     lk = sub.add_parser("lookup", help="find SMTP codes in text and match them to the error table")
-    lk.add_argument("text", nargs="+", help="text containing codes ('-' reads standard input)")
+    lk.add_argument("text", nargs="*", help="text containing codes ('-' reads standard input)")
+    lk.add_argument("--file", nargs="+", metavar="PATH", help="bounce messages (.eml or pasted text), one result each")
     lk.add_argument("--json", action="store_true", help="print JSON")
 
     ask = sub.add_parser("ask", help="answer a question from the help article")
     ask.add_argument("question", nargs="*", help="the question ('-' reads standard input)")
     ask.add_argument("--json", action="store_true", help="print the answer contract as JSON")
+    ask.add_argument("--file", nargs="+", metavar="PATH", help="answer for each bounce message file, in order")
     ask.add_argument("--batch", metavar="FILE", help="JSON Lines of {\"question\": ...}; '-' is standard input")
 
     sv = sub.add_parser("serve", help="start the web chat")
@@ -176,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return eval_main(argv[1:])
     args = parser().parse_args(argv)
-    if args.command == "ask" and args.batch is None and not args.question:
+    if args.command == "ask" and args.batch is None and not args.file and not args.question:
         args.question = [""]
     try:
         settings = Settings.from_env()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ingest.articles import ErrorRow, load_articles
 
+from .bounce import Recipient, looks_like_bounce_message, parse_bounce
 from .codes import FoundCode, find_codes
 from .registry import Explanation, explain
 
@@ -127,4 +128,23 @@ class CodeTable:
         return tuple(sorted(out.values(), key=lambda r: ("class and subject" not in r.shares, r.row.line)))
 
     def lookup(self, text: str) -> list[CodeMatch]:
-        return [self.match(f, text) for f in find_codes(text)]
+        return self.analyse(text)[0]
+
+    def analyse(self, text: str) -> tuple[list[CodeMatch], list[Recipient]]:
+        """Codes matched against the table, and the recipients of a bounce.
+
+        For a pasted bounce message, each recipient's decisive code counts
+        (not every code-like token in headers and transcripts); for a
+        question, every code in it."""
+        recipients = parse_bounce(text)
+        if recipients and looks_like_bounce_message(text):
+            found: dict[str, FoundCode] = {}
+            for r in recipients:
+                if r.reply_code or r.status:
+                    shown = " ".join(x for x in (r.reply_code, r.status) if x)
+                    f = FoundCode(shown, r.reply_code, r.status, -1, -1)
+                    found.setdefault(f.code, f)
+            codes = list(found.values())
+        else:
+            codes = find_codes(text)
+        return [self.match(f, text) for f in codes], recipients

@@ -25,11 +25,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from ._data import data_file
 from .codes import severity_of
 
 __all__ = ["Explanation", "RegistryData", "action_for", "data", "explain", "named_providers"]
@@ -69,8 +67,7 @@ class RegistryData:
 
 
 def _read(name: str) -> dict[str, Any]:
-    text = resources.files("app").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return data_file(name)
 
 
 @lru_cache(maxsize=1)

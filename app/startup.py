@@ -41,11 +41,12 @@ class Services:
 
     def lookup(self, text: str) -> dict:
         """The look-up contract for a text (what `bouncebot lookup --json` prints)."""
-        return {"text": text, "codes": [m.as_contract() for m in self.table.lookup(text)]}
+        return lookup_contract(self.table, text)
 
     def warm(self) -> "Services":
         """Load the model and open the index now (a server does this at start-up)."""
         self.answerer.retriever.embedder.load().embed_query("warm up")
+        self.answerer.ask("warm up: how do I get an address off the bounce list?")  # builds what the first question needs
         return self
 
 
@@ -54,6 +55,12 @@ def load_kb(settings: Settings):
         return load_articles(settings.kb_dir)
     except FileNotFoundError as e:
         raise BouncebotError(f"{e} Set BOUNCEBOT_KB_DIR to the folder holding the articles.") from None
+
+
+def lookup_contract(table: CodeTable, text: str) -> dict:
+    """What `bouncebot lookup --json` prints and GET /api/lookup answers."""
+    matches, recipients = table.analyse(text)
+    return {"text": text, "codes": [m.as_contract() for m in matches], "recipients": [r.to_dict() for r in recipients]}
 
 
 def _once(factory):
@@ -91,13 +98,10 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         return HybridRetriever(col, embedder, dense_weight=settings.dense_weight)
 
     def other_articles():
-        from importlib import resources
-
-        import yaml
-
+        from ._data import data_file
         from .retrieval import OtherArticles
 
-        titles = yaml.safe_load(resources.files("app").joinpath("data/other_articles.yaml").read_text("utf-8"))
+        titles = data_file("other_articles.yaml")
         return OtherArticles(titles, embedder)
 
     services.answerer = Answerer(

@@ -131,7 +131,7 @@ def _front_matter(text: str, rel: str) -> tuple[dict, str, int]:
         raise MalformedArticle(rel, 1, "front matter opened with '---' is never closed") from None
     raw = "\n".join(lines[1:close])
     try:
-        meta = yaml.safe_load(raw) or {}
+        meta = yaml.safe_load(raw) or {}  # the pure loader: its error marks name the right line
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

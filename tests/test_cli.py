@@ -128,3 +128,38 @@ def test_ask_json_and_batch(indexed_settings):
 def test_batch_needs_json():
     r = run(["ask", "--batch", "-"], stdin="{}\n")
     assert r.returncode == 2 and "--json" in r.stderr
+
+
+BOUNCES = ROOT.parent / "shared" / "data" / "bounces" / "emails" / "maildir"
+
+
+def test_lookup_files_one_object_each_in_order():
+    files = [BOUNCES / "bsd" / "lhost-postfix-01.eml", BOUNCES / "dos" / "rhost-google-01.eml",
+             BOUNCES / "mac" / "lhost-qmail-01.eml"]
+    r = run(["lookup", "--json", "--file", *map(str, files)])
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["file"] for o in out] == list(map(str, files))
+    assert out[0]["codes"][0]["row"]["code"] == "550-5.1.1"  # Status: 5.1.1 is decisive
+    assert out[0]["recipients"][0]["status"] == "5.1.1" and out[0]["recipients"][0]["decisive"]
+    assert out[1]["recipients"][0] == {**out[1]["recipients"][0], "status": "5.2.1", "reply_code": "550"}
+    assert out[1]["codes"][0]["match"] == "none" and out[1]["codes"][0]["explanation"]["basis"] == "provider"
+    assert all(set(o) == {"file", "codes", "recipients"} for o in out)
+
+
+def test_lookup_file_errors():
+    r = run(["lookup", "--file", "/nonexistent/bounce.eml"])
+    assert r.returncode == 1 and "Cannot read /nonexistent/bounce.eml" in r.stderr
+    r = run(["lookup"])
+    assert r.returncode == 2 and "--file" in r.stderr
+
+
+@pytest.mark.slow
+def test_ask_about_bounce_files(indexed_settings):
+    files = [BOUNCES / "bsd" / "lhost-postfix-01.eml", BOUNCES / "bsd" / "rhost-google-01.eml"]
+    r = run(["ask", "--json", "--file", *map(str, files)], index_env(indexed_settings))
+    assert r.returncode == 0, r.stderr
+    first, second = (json.loads(line) for line in r.stdout.splitlines())
+    assert first["codes"][0]["row"]["code"] == "550-5.1.1" and first["answered"] is True
+    assert first["recipients"][0]["recipient"] == "r@p351355.pool.example.ne.jp"
+    assert second["codes"][0]["code"] == "550-5.2.1" and "General guidance, not from the article" in second["answer"]

@@ -123,3 +123,31 @@ def test_lookup_needs_no_torch_no_chroma():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+DSN = """From: MAILER-DAEMON@relay.example.net
+To: agent@help.example.com
+Subject: Undelivered Mail Returned to Sender
+Content-Type: text/plain
+
+This is the mail system at host relay.example.net.
+<pat@example.org>: host mx.example.org said: 550 5.0.0 <pat@example.org>... User unknown
+    (in reply to RCPT TO command)
+
+Reporting-MTA: dns; relay.example.net
+Final-Recipient: rfc822; pat@example.org
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <pat@example.org>: Recipient address rejected: User unknown
+"""
+
+
+def test_a_bounce_message_counts_its_decisive_code_not_every_token(table):
+    matches, recipients = table.analyse(DSN)
+    assert [r.to_dict()["recipient"] for r in recipients] == ["pat@example.org"]
+    assert [(m.found.code, m.row.code if m.row else None) for m in matches] == [("550-5.1.1", "550-5.1.1")]
+
+
+def test_a_question_counts_every_code(table):
+    matches, _ = table.analyse("what do 550 5.1.1 and 550 5.7.26 mean?")
+    assert [m.found.code for m in matches] == ["550-5.1.1", "550-5.7.26"]
