@@ -74,6 +74,20 @@ def code_cards_html(answer: dict) -> str:
     return "\n".join(cards)
 
 
+def recipients_html(answer: dict) -> str:
+    """For a pasted bounce: each failed recipient, its decisive code and why."""
+    recipients = [r for r in answer.get("recipients", []) if r["recipient"] or r["status"] or r["reply_code"]]
+    if not recipients or (len(recipients) == 1 and not recipients[0]["recipient"]):
+        return ""
+    rows = "".join(
+        f'<li><span class="bb-rcpt">{_e(r["recipient"] or "(recipient not named)")}</span>: '
+        f'<span class="bb-code">{_e(" ".join(x for x in (r["reply_code"], r["status"]) if x) or "no code")}</span>'
+        f' <span class="bb-why">({_e(r["decisive"])})</span></li>'
+        for r in recipients
+    )
+    return f'<div class="bb-recipients"><b>Failed recipients in the bounce</b><ul>{rows}</ul></div>'
+
+
 def sources_html(answer: dict) -> str:
     if not answer["sources"]:
         return '<p class="bb-empty">No section cited.</p>'
@@ -119,7 +133,7 @@ class ChatUI:
         history.append({"role": "user", "content": user_bubble(message)})
         history.append({"role": "assistant", "content": ""})
         answers[str(len(history) - 1)] = answer
-        cards, sources = code_cards_html(answer), sources_html(answer)
+        cards, sources = recipients_html(answer) + code_cards_html(answer), sources_html(answer)
         shown = ""
         for block in answer["answer"].split("\n\n"):  # stream the answer in, block by block
             shown = f"{shown}\n\n{block}" if shown else block

@@ -45,6 +45,13 @@ def check_case(case: dict, pred: dict, rows: dict[str, tuple[str, str]]) -> dict
     else:
         out["false_claims"] = None
 
+    # code detection: every code found, in order, with the right match
+    if "codes" in exp or exp.get("no_codes"):
+        want_codes = [(c["code"], c["match"]) for c in exp.get("codes", [])]
+        out["codes_correct"] = [tuple(c) for c in pred.get("codes", [])] == want_codes
+    else:
+        out["codes_correct"] = None
+
     sections = exp.get("sections")
     if sections:
         ranked = pred["ranked"]
@@ -84,6 +91,7 @@ def summarise(outcomes: list[dict], seconds: list[float]) -> dict:
     return {
         "cases": len(outcomes),
         "code_exact_match": _rate([o["code_exact"] for o in outcomes]),
+        "codes_found_correctly": _rate([o["codes_correct"] for o in outcomes]),
         "false_exact_claims": sum(len(o["false_claims"] or []) for o in outcomes),
         "recall@1": _rate([o["recall@1"] for o in outcomes]),
         "recall@3": _rate([o["recall@3"] for o in outcomes]),
@@ -102,6 +110,8 @@ def failed(outcome: dict) -> list[str]:
     why = []
     if outcome["code_exact"] is False:
         why.append("code exact-match")
+    if outcome["codes_correct"] is False:
+        why.append("codes found differ")
     if outcome["false_claims"]:
         why.append("false exact claim " + ", ".join(outcome["false_claims"]))
     if outcome["recall@3"] is False:

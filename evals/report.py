@@ -8,6 +8,7 @@ from pathlib import Path
 SHOWN = [
     ("code_exact_match", "code exact-match"),
     ("false_exact_claims", "false exact claims"),
+    ("codes_found_correctly", "codes found correctly"),
     ("recall@1", "recall@1"),
     ("recall@3", "recall@3"),
     ("mrr", "MRR"),

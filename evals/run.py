@@ -26,7 +26,7 @@ PIPELINES = ("bouncebot", "bm25", "dense", "textbook")
 
 # How far a metric may fall below the committed baseline before the gate fails.
 TOLERANCE = 0.02
-GATED = ("code_exact_match", "recall@1", "recall@3", "mrr", "fact_recall", "citation_correct",
+GATED = ("code_exact_match", "codes_found_correctly", "recall@1", "recall@3", "mrr", "fact_recall", "citation_correct",
          "refusal_precision", "refusal_recall")
 # The targets for the project's pipeline on the test split.
 TARGETS = {"code_exact_match": 1.0, "false_exact_claims": 0, "refusal_precision": 0.95, "refusal_recall": 0.95,

@@ -85,3 +85,12 @@ def test_served_on_loopback_answers_through_the_gradio_api(services, tmp_path):
         text = content if isinstance(content, str) else " ".join(part["text"] for part in content)
         assert "The recipient’s mailbox is full and cannot receive new messages." in text
         assert "552-5.2.2" in cards
+
+
+def test_pasted_bounce_lists_its_recipients(ui):
+    from .test_lookup import DSN
+
+    history, cards, _, _, answers = last(ui.respond(DSN, [], {}))
+    assert "Failed recipients in the bounce" in cards and "pat@example.org" in cards
+    assert "Status: field" in cards or "Diagnostic-Code" in cards
+    assert answers["1"]["codes"][0]["row"]["code"] == "550-5.1.1"

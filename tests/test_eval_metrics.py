@@ -39,6 +39,15 @@ def test_code_exact_needs_the_row_verbatim_and_nothing_else():
     assert out["code_exact"] is False and out["false_claims"] == ["550"]
 
 
+def test_codes_found_must_match_in_order():
+    got = pred(codes=[("550-5.7.26", "none")])
+    assert check_case(UNTABLED, got, ROWS)["codes_correct"] is True
+    assert check_case(UNTABLED, pred(codes=[("550-5.7.26", "exact")]), ROWS)["codes_correct"] is False
+    assert check_case(UNTABLED, pred(codes=[]), ROWS)["codes_correct"] is False
+    assert "codes found differ" in failed(check_case(UNTABLED, pred(), ROWS))
+    assert check_case(REFUSE, pred(), ROWS)["codes_correct"] is None
+
+
 def test_false_claims_on_untabled_codes():
     assert check_case(UNTABLED, pred(claimed=["550"]), ROWS)["false_claims"] == ["550"]
     assert check_case(UNTABLED, pred(), ROWS)["false_claims"] == []
