@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import statistics
 
-CODE_CATEGORIES = ("code_shape", "bounce_paste", "untabled_code", "decoy", "adversarial")
 
 
 def norm(text: str) -> str:
