@@ -50,6 +50,44 @@ def _collection(name: str) -> str:
     return name
 
 
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?")
+_RATE_UNITS = {**{u: 1 for u in ("s", "sec", "second", "seconds")}, **{u: 60 for u in ("m", "min", "minute", "minutes")},
+               **{u: 3600 for u in ("h", "hour", "hours")}, **{u: 86400 for u in ("d", "day", "days")}}
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """``BOUNCEBOT_ALLOWED_ORIGINS``: comma-separated ``scheme://host[:port]``, no path, no wildcard."""
+    out: list[str] = []
+    for item in (raw or "").split(","):
+        origin = item.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if not _ORIGIN.fullmatch(origin):
+            raise BadSetting(
+                f"BOUNCEBOT_ALLOWED_ORIGINS: {item.strip()!r} is not an origin; give each site as "
+                "scheme://host[:port] (for example https://help.example.com), comma-separated, no paths or '*'."
+            )
+        origin = re.sub(r"^(https://[^/]+):443$|^(http://[^/]+):80$", lambda m: m.group(1) or m.group(2), origin)
+        if origin not in out:
+            out.append(origin)
+    return tuple(out)
+
+
+def _rate(raw: str) -> str:
+    parse_rate(raw)
+    return raw.strip()
+
+
+def parse_rate(raw: str) -> tuple[int, int]:
+    """``"20/minute"`` -> (20, 60): at most that many requests per that many seconds."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+)\s*", str(raw).lower())
+    if not m or m.group(2) not in _RATE_UNITS or int(m.group(1)) < 1:
+        raise BadSetting(
+            f"BOUNCEBOT_WIDGET_RATE={raw!r}: give a count per second, minute, hour or day, such as 20/minute."
+        )
+    return int(m.group(1)), _RATE_UNITS[m.group(2)]
+
+
 @dataclass(frozen=True)
 class Settings:
     kb_dir: Path = PROJECT_ROOT / "kb"
@@ -66,6 +104,8 @@ class Settings:
     off_topic_margin: float = 0.08
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
+    allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget and call the API cross-origin
+    widget_rate: str = "20/minute"  # per client IP, on the widget's own API
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -86,6 +126,8 @@ class Settings:
             off_topic_margin=_float(env, "BOUNCEBOT_OFF_TOPIC_MARGIN", d.off_topic_margin),
             max_question_bytes=_int(env, "BOUNCEBOT_MAX_QUESTION_BYTES", d.max_question_bytes),
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
+            allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
+            widget_rate=_rate(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
         )
 
     def with_(self, **changes) -> "Settings":
