@@ -20,24 +20,24 @@ class BadSetting(BouncebotError):
     exit_code = 2
 
 
-def _int(env: dict, name: str, default: int) -> int:
+def _number(env: dict, name: str, default, kind=float):
+    """A numeric setting: ``kind`` is int (a whole number) or float."""
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise BadSetting(f"{name}={raw!r} is not a whole number.") from None
+        what = "a whole number" if kind is int else "a number"
+        raise BadSetting(f"{name}={raw!r} is not {what}.") from None
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    return _number(env, name, default, int)
 
 
 def _float(env: dict, name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise BadSetting(f"{name}={raw!r} is not a number.") from None
+    return _number(env, name, default, float)
 
 
 def _collection(name: str) -> str:

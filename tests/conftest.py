@@ -71,3 +71,22 @@ def services(indexed_settings, embedder):
 @pytest.fixture(scope="session")
 def answerer(services):
     return services.answerer
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A feedback store of its own for each test module."""
+    from app.feedback import FeedbackStore
+
+    return FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
+
+
+@pytest.fixture(scope="module")
+def server(services, store):
+    """The whole app (API, chat, widget) on loopback."""
+    from app.server import create_app
+
+    from .servers import LiveServer
+
+    with LiveServer(create_app(services, store)) as s:
+        yield s

@@ -9,25 +9,11 @@ import httpx
 import pytest
 
 from .conftest import kb_documents
-from .servers import LiveServer
 from .test_answer import SEED_ROWS, check_contract
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from app.feedback import FeedbackStore
-
-    return FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
-
-
-@pytest.fixture(scope="module")
-def server(services, store):
-    from app.server import create_app
-
-    with LiveServer(create_app(services, store)) as s:
-        yield s
 
 
 @pytest.fixture

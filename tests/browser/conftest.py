@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from ..servers import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -41,16 +40,3 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}  # room for the screenshot
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from app.feedback import FeedbackStore
-
-    return FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
-
-
-@pytest.fixture(scope="module")
-def server(services, store):
-    from app.server import create_app
-
-    with LiveServer(create_app(services, store)) as s:
-        yield s
