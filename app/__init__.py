@@ -5,12 +5,19 @@ The package is split by role:
 - ``config``     one settings object, read once from the environment
 - ``errors``     the exceptions a user can cause, each with a message saying what to do
 - ``codes``      finding SMTP reply codes and enhanced status codes in free text
+- ``bounce``     reading pasted bounce messages: recipients and decisive codes (``_mime``)
 - ``lookup``     matching found codes against the article's error table (exact or not)
-- ``embeddings`` the offline MiniLM embedding model
+- ``registry``   general meanings of codes the table lacks, from data files
+- ``tools``      the look-up as a LangChain tool
+- ``embeddings`` the offline MiniLM embedding model (run through ONNX)
 - ``store``      the Chroma client (embedded or server) and the index's fingerprint
 - ``retrieval``  hybrid dense + BM25 search over the index
 - ``answer``     composing the answer contract from look-up and retrieval
-- ``chat``       the Gradio chat (built separately from launching)
+- ``startup``    building the clients once
+- ``chat``       the agents' Gradio chat (built separately from launching)
+- ``api``        the JSON API; ``feedback`` the SQLite feedback store
+- ``widget``     the help-centre widget and the /demo page
+- ``server``     one FastAPI app serving all of the above
 - ``cli``        the ``bouncebot`` command
 """
 

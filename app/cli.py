@@ -106,10 +106,6 @@ def cmd_lookup(settings: Settings, args) -> int:
     return 0
 
 
-def _answer_text(answer) -> str:
-    return answer.answer
-
-
 def cmd_ask(settings: Settings, args) -> int:
     from .startup import build
 
@@ -126,7 +122,7 @@ def cmd_ask(settings: Settings, args) -> int:
         if args.json:
             _print_json(answer.to_dict())
         else:
-            print(_answer_text(answer))
+            print(answer.answer)
     return 0
 
 
