@@ -107,9 +107,10 @@ class CodeTable:
             candidates = self._by_pair.get((found.reply, found.enhanced), [])
         distinct = {(r.code, r.meaning, r.action): r for r in candidates}
         row = next(iter(distinct.values())) if len(distinct) == 1 else None
-        general = explain(found.reply, found.enhanced, context)
-        if row is not None:
+        if row is not None:  # the table's words; the registry only names the bounce category
+            general = explain(found.reply, found.enhanced)
             return CodeMatch(found, row, None, (), general.reason if general else None)
+        general = explain(found.reply, found.enhanced, context)
         return CodeMatch(found, None, general, self.related(found), general.reason if general else None)
 
     def related(self, found: FoundCode) -> tuple[Related, ...]:
@@ -128,7 +129,11 @@ class CodeTable:
         return tuple(sorted(out.values(), key=lambda r: ("class and subject" not in r.shares, r.row.line)))
 
     def lookup(self, text: str) -> list[CodeMatch]:
-        return self.analyse(text)[0]
+        """The codes in ``text`` matched against the table (no recipients:
+        a question is not parsed as a bounce, which keeps this fast)."""
+        if looks_like_bounce_message(text):
+            return self.analyse(text)[0]
+        return [self.match(f, text) for f in find_codes(text)]
 
     def analyse(self, text: str) -> tuple[list[CodeMatch], list[Recipient]]:
         """Codes matched against the table, and the recipients of a bounce.

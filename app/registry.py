@@ -46,7 +46,7 @@ class Explanation:
     action: str
     reason: str
     basis: str  # 'provider', 'registry', 'class-subject' or 'reply-code'
-    sources: list[str]
+    sources: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -177,12 +177,16 @@ def explain(reply: str | None, enhanced: str | None, context: str | None = None)
     ``context`` is the text the code came from: a provider's own reading is
     used only when it names that provider. Values that are not a three-digit
     reply code or a class 2/4/5 enhanced code (``6.1.1``) are ignored, as if
-    they had not been given.
+    they had not been given. Results are cached: the data never changes.
     """
+    return _explain(_clean_reply(reply), _clean_enhanced(enhanced), frozenset(named_providers(context)))
+
+
+@lru_cache(maxsize=4096)
+def _explain(reply: str | None, enh: str | None, providers: frozenset[str]) -> Explanation | None:
     d = data()
-    reply, enh = _clean_reply(reply), _clean_enhanced(enhanced)
     found = (
-        _by_provider(d, reply, enh, named_providers(context))
+        _by_provider(d, reply, enh, providers)
         or _by_registry(d, enh)
         or _by_class_subject(d, enh)
         or _by_reply(d, reply)
@@ -192,4 +196,4 @@ def explain(reply: str | None, enhanced: str | None, context: str | None = None)
     meaning, reason, basis, sources = found
     severity = severity_of(reply, enh)
     code = f"{reply}-{enh}" if reply and enh else (reply or enh or "")
-    return Explanation(code, severity, meaning, action_for(severity, reason), reason, basis, sources)
+    return Explanation(code, severity, meaning, action_for(severity, reason), reason, basis, tuple(sources))

@@ -146,6 +146,7 @@ def test_a_bounce_message_counts_its_decisive_code_not_every_token(table):
     matches, recipients = table.analyse(DSN)
     assert [r.to_dict()["recipient"] for r in recipients] == ["pat@example.org"]
     assert [(m.found.code, m.row.code if m.row else None) for m in matches] == [("550-5.1.1", "550-5.1.1")]
+    assert [m.found.code for m in table.lookup(DSN)] == ["550-5.1.1"]  # the fast path agrees
 
 
 def test_a_question_counts_every_code(table):

@@ -219,7 +219,7 @@ def test_unregistered_code_says_so():
 def test_registry_sources_name_the_defining_rfc():
     assert explain(None, "5.7.26").sources[-1] == "https://www.rfc-editor.org/rfc/rfc7372"
     assert explain(None, "5.1.1").sources[-1] == "https://www.rfc-editor.org/rfc/rfc3463"
-    assert explain("521", None).sources == ["https://www.rfc-editor.org/rfc/rfc7504"]
+    assert explain("521", None).sources == ("https://www.rfc-editor.org/rfc/rfc7504",)
 
 
 # --- severity -----------------------------------------------------------------
