@@ -71,6 +71,20 @@ def _row_source(row: ErrorRow) -> dict:
     return {"article": row.article, "section": row.section, "url": row.url, "text": row_text(row), "score": 1.0}
 
 
+def once(factory: Callable[[], object]) -> Callable[[], object]:
+    """A thread-safe lazy value: ``factory()`` runs on the first call only."""
+    lock, box = threading.Lock(), []
+
+    def get():
+        if not box:
+            with lock:
+                if not box:
+                    box.append(factory())
+        return box[0]
+
+    return get
+
+
 class Answerer:
     def __init__(
         self,
@@ -84,23 +98,17 @@ class Answerer:
         off_topic_margin: float = 0.08,
     ):
         self.table = table
-        self._provider = retriever_provider
-        self._retriever = None
-        self._lock = threading.Lock()
+        self._retriever = once(retriever_provider)
         self.support = support
         self.top_k = top_k
         self.min_similarity = min_similarity
         self.max_question_bytes = max_question_bytes
-        self._other_articles = other_articles  # a callable giving an OtherArticles, built on first use
+        self._other_articles = once(other_articles) if other_articles else None  # built on first use
         self.off_topic_margin = off_topic_margin
 
     @property
     def retriever(self):
-        if self._retriever is None:
-            with self._lock:
-                if self._retriever is None:
-                    self._retriever = self._provider()
-        return self._retriever
+        return self._retriever()
 
     def check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

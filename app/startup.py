@@ -63,22 +63,6 @@ def lookup_contract(table: CodeTable, text: str) -> dict:
     return {"text": text, "codes": [m.as_contract() for m in matches], "recipients": [r.to_dict() for r in recipients]}
 
 
-def _once(factory):
-    """A thread-safe lazy value: ``factory()`` runs on the first call only."""
-    import threading
-
-    lock, box = threading.Lock(), []
-
-    def get():
-        if not box:
-            with lock:
-                if not box:
-                    box.append(factory())
-        return box[0]
-
-    return get
-
-
 def build(settings: Settings, client=None, embedder=None) -> Services:
     from .embeddings import Embedder
 
@@ -111,7 +95,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         top_k=settings.top_k,
         min_similarity=settings.min_similarity,
         max_question_bytes=settings.max_question_bytes,
-        other_articles=_once(other_articles),
+        other_articles=other_articles,
         off_topic_margin=settings.off_topic_margin,
     )
     return services
