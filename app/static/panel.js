@@ -35,21 +35,12 @@
   var errorBox = $("error"), clearBtn = $("clear");
   var busy = false;
 
-  var accent = params.get("accent") || "";
-  if (/^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(accent)) {
+  // Colours come from widget.js, which picked the text colour that contrasts with the accent.
+  var HEX = /^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i;
+  var accent = params.get("accent") || "", onAccent = params.get("onaccent") || "";
+  if (HEX.test(accent) && HEX.test(onAccent)) {
     document.documentElement.style.setProperty("--accent", accent);
-    document.documentElement.style.setProperty("--on-accent", onAccent(accent));
-  }
-
-  function onAccent(hex) {
-    var x = hex.slice(1);
-    if (x.length < 6) x = x.split("").map(function (c) { return c + c; }).join("");
-    var lum = [0, 2, 4].map(function (i) {
-      var c = parseInt(x.substr(i, 2), 16) / 255;
-      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
-    });
-    var L = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
-    return 1.05 / (L + 0.05) >= (L + 0.05) / 0.05 ? "#ffffff" : "#111827";
+    document.documentElement.style.setProperty("--on-accent", onAccent);
   }
 
   // ------------------------------------------------------------------ DOM helpers (text only)

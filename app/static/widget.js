@@ -161,6 +161,7 @@
     var q = new URLSearchParams();
     if (greeting) q.set("greeting", greeting);
     q.set("accent", accent);
+    q.set("onaccent", onAccent(accent));
     if (location.origin && location.origin !== "null") q.set("host", location.origin);
     return panelUrl.href + "?" + q.toString();
   }
