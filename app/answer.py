@@ -147,7 +147,7 @@ class Answerer:
             elif not matches:
                 parts.append(self._dont_know(other))
             else:
-                parts.append(self._support_only())
+                parts.append(self._support_block())
         return Answer(
             question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources,
             [r.to_dict() for r in recipients],
@@ -217,6 +217,3 @@ class Answerer:
         if other:
             text += " " + WORDING["other_article"].format(title=other)
         return (text + "\n\n" + self._support_block()).strip()
-
-    def _support_only(self) -> str:
-        return self._support_block()

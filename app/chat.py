@@ -26,7 +26,6 @@ THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
 )
-SEVERITY_LABEL = {"permanent": "permanent", "temporary": "temporary", "success": "success", "unknown": "unknown"}
 
 
 def _e(text) -> str:
@@ -44,7 +43,7 @@ def code_cards_html(answer: dict) -> str:
         return '<p class="bb-empty">No SMTP code in the question.</p>'
     cards = []
     for c in answer["codes"]:
-        sev = _e(SEVERITY_LABEL.get(c["severity"], c["severity"]))
+        sev = _e(c["severity"])
         head = f'<div class="bb-card-head"><span class="bb-code">{_e(c["code"])}</span>' \
                f'<span class="bb-badge bb-{sev}">{sev}</span>'
         if c["match"] == "exact":

@@ -57,7 +57,7 @@ def _read_file(path: str, limit: int) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _print_lookup(result: dict, table) -> None:
+def _print_lookup(result: dict) -> None:
     codes = result["codes"]
     for r in result["recipients"]:
         if r["recipient"] or len(result["recipients"]) > 1:
@@ -84,7 +84,7 @@ def cmd_lookup(settings: Settings, args) -> int:
     from .lookup import CodeTable
     from .startup import load_kb, lookup_contract
 
-    table = CodeTable([r for a in load_kb(settings) for r in a.rows])
+    table = CodeTable.from_articles(load_kb(settings))
     inputs: list[tuple[str | None, str]] = []
     if args.file:
         for path in args.file:
@@ -102,7 +102,7 @@ def cmd_lookup(settings: Settings, args) -> int:
         else:
             if path is not None:
                 print(f"== {path}")
-            _print_lookup(result, table)
+            _print_lookup(result)
     return 0
 
 

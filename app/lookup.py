@@ -96,7 +96,11 @@ class CodeTable:
 
     @classmethod
     def from_kb(cls, kb_dir: Path) -> "CodeTable":
-        return cls([row for a in load_articles(kb_dir) for row in a.rows])
+        return cls.from_articles(load_articles(kb_dir))
+
+    @classmethod
+    def from_articles(cls, articles) -> "CodeTable":
+        return cls([row for a in articles for row in a.rows])
 
     def match(self, found: FoundCode, context: str | None = None) -> CodeMatch:
         if found.enhanced is None:

@@ -67,7 +67,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
     from .embeddings import Embedder
 
     articles = load_kb(settings)
-    table = CodeTable([r for a in articles for r in a.rows])
+    table = CodeTable.from_articles(articles)
     embedder = embedder or Embedder.from_settings(settings)
     services = Services(settings, table, None, embedder, client)  # type: ignore[arg-type]
 
