@@ -1,7 +1,12 @@
 """``make bench``: speed figures, each beside a baseline measured in the same
 run on this machine. Prints figures and ratios; asserts nothing.
 
-    python -m evals.bench [--repeat N]
+    python -m evals.bench [--repeat N] [--load-seconds S]
+
+The load figures (requests/s, p50/p95 and errors of ``POST /api/ask`` with 1,
+10 and 50 clients at once, against a live ``bouncebot serve``) are what shows
+a throughput regression; the reference on 2 cores was 150-212 requests/s,
+p95 14 ms at 1 client and 392 ms at 50, 0 errors.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 import tempfile
 import time
 import timeit
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +32,7 @@ FREE_FORM = [
     "how can we reduce delivery failures?",
 ]
 CODE_QUESTIONS = ["What does 550-5.1.1 mean?", "bounced with 421 4.7.28", "got 5.2.2 from their server"]
+LOAD_CLIENTS = (1, 10, 50)
 
 
 def per_call(fn, arg_list, repeat: int) -> list[float]:
@@ -77,9 +84,101 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_figures(env: dict, repeat: int) -> dict:
+@dataclass
+class Load:
+    clients: int
+    seconds: float  # wall time of the whole level
+    latencies: list[float]  # of the answered requests
+    errors: int  # a status other than 200, or no answer (timeout, connection)
+    kinds: dict  # status code (or exception name) -> (count, the first error's text)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+def load(url: str, questions: list[str], clients: int, seconds: float) -> Load:
+    """``clients`` clients, each on its own connection, posting /api/ask one
+    question after another (the questions in turn) for ``seconds``."""
+    import threading
+
+    import httpx
+
+    start = threading.Barrier(clients + 1)
+    results: list[tuple[list[float], int]] = []
+    kinds: dict = {}
+
+    def failed(kind: str, text: str) -> None:
+        n, first = kinds.get(kind, (0, text))
+        kinds[kind] = (n + 1, first)
+
+    def client(k: int) -> None:
+        latencies, errors = [], 0
+        with httpx.Client(base_url=url, timeout=30) as c:
+            start.wait()
+            i = k
+            while time.perf_counter() < deadline:
+                q = questions[i % len(questions)]
+                i += 1
+                t = time.perf_counter()
+                try:
+                    r = c.post("/api/ask", json={"question": q})
+                    ok = r.status_code == 200
+                    if not ok:
+                        failed(str(r.status_code), r.text)
+                except httpx.HTTPError as e:
+                    ok = False
+                    failed(type(e).__name__, str(e))
+                if ok:
+                    latencies.append(time.perf_counter() - t)
+                else:
+                    errors += 1
+        results.append((latencies, errors))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    deadline = float("inf")
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    start.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return Load(clients, wall, [x for lat, _ in results for x in lat], sum(e for _, e in results), kinds)
+
+
+def load_row(r: Load, baseline: float, baseline_rate: float) -> None:
+    """``baseline``: the in-process median answer time; ``baseline_rate``: answers/s in-process, one at a time."""
+    if not r.latencies:
+        print(f"  {r.clients:>3} client{'s' if r.clients > 1 else ' '} at once: no answer, {r.errors} errors")
+        return
+    p50, p95 = p(r.latencies, 0.5), p(r.latencies, 0.95)
+    print(f"  {r.clients:>3} client{'s' if r.clients > 1 else ' '} at once {r.rate:8.1f} requests/s  "
+          f"p50 {fmt(p50)}  p95 {fmt(p95)}  errors {r.errors:>4}  "
+          f"throughput {r.rate / baseline_rate:6.3g}x, p50 {p50 / baseline:7.3g}x the baseline")
+    for kind, (n, first) in sorted(r.kinds.items()):
+        print(f"        {n} x {kind}: {first[:160]}")
+
+
+def settle(url: str, seconds: float = 30.0) -> None:
+    """Wait until a free-form question is answered (200) again."""
+    import httpx
+
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            if httpx.post(f"{url}/api/ask", json={"question": FREE_FORM[0]}, timeout=30).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+
+
+def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
     """Start `bouncebot serve` as a user would; time to the first answered
-    /api/ask, then /api/ask latency warm, one client and 8 at once."""
+    /api/ask, then /api/ask latency warm, one client and 8 at once, then the
+    load at 1, 10 and 50 clients."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
@@ -108,12 +207,21 @@ def serve_figures(env: dict, repeat: int) -> dict:
         def timed(q):
             with httpx.Client(base_url=url, timeout=30) as c:
                 t = time.perf_counter()
-                c.post("/api/ask", json={"question": q}).raise_for_status()
-                return time.perf_counter() - t
+                try:
+                    ok = c.post("/api/ask", json={"question": q}).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                return time.perf_counter() - t if ok else None
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            concurrent = list(pool.map(timed, questions * repeat))
-        return {"first": first, "single": single, "health": health, "concurrent": concurrent}
+            burst = list(pool.map(timed, questions * repeat))
+        concurrent = [x for x in burst if x is not None]
+        loads = []
+        for n in LOAD_CLIENTS:
+            settle(url)  # each level starts on a server that answers (not in a cool-down the last one caused)
+            loads.append(load(url, questions, n, load_seconds))
+        return {"first": first, "single": single, "health": health, "concurrent": concurrent,
+                "concurrent_errors": len(burst) - len(concurrent), "loads": loads}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -122,6 +230,7 @@ def serve_figures(env: dict, repeat: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--load-seconds", type=float, default=10.0, help="how long each load level runs")
     args = ap.parse_args(argv)
 
     from app.config import Settings
@@ -159,7 +268,7 @@ def main(argv=None) -> int:
         ours_all = per_call(answerer.ask, FREE_FORM + CODE_QUESTIONS, args.repeat)
         env = {**os.environ, "BOUNCEBOT_INDEX_DIR": str(settings.index_dir), "BOUNCEBOT_COLLECTION": "bench",
                "BOUNCEBOT_FEEDBACK_DB": str(Path(tmp) / "feedback.sqlite3")}
-        served = serve_figures(env, max(3, args.repeat // 4))
+        served = serve_figures(env, max(3, args.repeat // 4), args.load_seconds)
 
     # --- whole processes
     python = [sys.executable, "-c", "pass"]
@@ -183,7 +292,19 @@ def main(argv=None) -> int:
     inproc = row("answer in-process, all questions (baseline)", ours_all, statistics.median(ours_all))
     row("GET /healthz, one client", served["health"], inproc)
     row("POST /api/ask, one client", served["single"], inproc)
-    row("POST /api/ask, 8 clients at once", served["concurrent"], inproc)
+    errors = served["concurrent_errors"]
+    name = "POST /api/ask, 8 clients at once" + (f" ({errors} errors)" if errors else "")
+    if served["concurrent"]:
+        row(name, served["concurrent"], inproc)
+    else:
+        print(f"  {name:<52} no answer")
+    print(f"\nLoad: POST /api/ask on a live `bouncebot serve` (one process), each client on its own connection, "
+          f"the {len(FREE_FORM + CODE_QUESTIONS)} questions in turn, {args.load_seconds:g} s per level")
+    inproc_rate = len(ours_all) / sum(ours_all)
+    print(f"  baseline: the same questions answered in-process, one at a time: {inproc_rate:8.1f} answers/s, "
+          f"median {fmt(inproc)}")
+    for r in served["loads"]:
+        load_row(r, inproc, inproc_rate)
     return 0
 
 
