@@ -20,8 +20,8 @@ from ingest.articles import Article, ErrorRow
 from ingest.chunks import row_text
 
 from ._data import data_file
-from .errors import EmptyQuestion, QuestionTooLong
-from .lookup import CodeMatch, CodeTable
+from .errors import EmptyQuestion, NotText, QuestionTooLong, SearchUnavailable
+from .lookup import CodeMatch, CodeTable, Limits
 
 WORDING = data_file("wording.yaml")
 RELATED_SCORE = 0.8  # quote further passages scoring at least this share of the best one
@@ -71,6 +71,17 @@ def _row_source(row: ErrorRow) -> dict:
     return {"article": row.article, "section": row.section, "url": row.url, "text": row_text(row), "score": 1.0}
 
 
+def _limits_notice(limits: Limits) -> list[str]:
+    """The sentences saying which cap cut the look-up short; [] when none did."""
+    notes = []
+    if limits.recipients_examined < limits.recipients_found:
+        notes.append(WORDING["limits_recipients"].format(
+            examined=limits.recipients_examined, found=limits.recipients_found))
+    if limits.codes_examined < limits.codes_found:
+        notes.append(WORDING["limits_codes"].format(examined=limits.codes_examined, found=limits.codes_found))
+    return [" ".join(notes)] if notes else []
+
+
 def once(factory: Callable[[], object]) -> Callable[[], object]:
     """A thread-safe lazy value: ``factory()`` runs on the first call only."""
     lock, box = threading.Lock(), []
@@ -82,6 +93,7 @@ def once(factory: Callable[[], object]) -> Callable[[], object]:
                     box.append(factory())
         return box[0]
 
+    get.peek = lambda: box[0] if box else None  # type: ignore[attr-defined]  # the value, if built; never builds
     return get
 
 
@@ -110,17 +122,25 @@ class Answerer:
     def retriever(self):
         return self._retriever()
 
+    def retriever_if_open(self):
+        """The retriever when the index is already open, else None (never waits on the store)."""
+        return self._retriever.peek()
+
     def check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestion()
-        size = len(question.encode("utf-8"))
+        try:
+            size = len(question.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise NotText() from None
         if size > self.max_question_bytes:
             raise QuestionTooLong(size, self.max_question_bytes)
         return question
 
     def ask(self, question: str) -> Answer:
         question = self.check(question)
-        matches, recipients = self.table.analyse(question)
+        analysis = self.table.analyse(question)
+        matches, recipients = analysis
         parts: list[str] = []
         sources: list[dict] = []
         for m in matches:
@@ -130,12 +150,19 @@ class Answerer:
                     sources.append(_row_source(m.row))
             else:
                 parts.append(self._render_untabled(m))
+        parts.extend(_limits_notice(analysis.limits))  # a cap cut the look-up short: say so
         answered = bool(sources)
         if not any(m.exact for m in matches):
             # No exact row: quote the article. With an untabled code in the
             # question, table rows are left out so no row reads as its meaning.
             kinds = ("section",) if matches else None
-            passages, other = self._passages(question, kinds)
+            try:
+                passages, other = self._passages(question, kinds)
+            except SearchUnavailable as e:
+                if not matches:
+                    raise  # nothing could be answered: the caller says search is unavailable (503)
+                passages, other = [], None  # the codes' part stands; say why no passages follow
+                parts.append(WORDING["search_unavailable"].format(problem=e.problem))
             if passages:
                 intro = WORDING["passages_intro_after_codes"] if matches else WORDING["passages_intro"].format(
                     article=passages[0][0]["article"]

@@ -35,7 +35,7 @@ from typing import NamedTuple
 from app._mime import Report, dsn_blocks, looks_like_mail, read_report, split_mbox, to_text, unfold
 from app.codes import find_codes
 
-__all__ = ["Recipient", "parse_bounce"]
+__all__ = ["MAX_RECIPIENTS", "Bounce", "Recipient", "parse_bounce", "read_bounce"]
 
 MAX_DIAGNOSTIC = 500
 # Bounds that keep a huge paste fast. A bounce's report text is a few KB and
@@ -43,7 +43,10 @@ MAX_DIAGNOSTIC = 500
 # mailbox, and what comes first decides.
 MAX_SCANNED = 64 * 1024  # characters of report text searched for codes (the corpus's largest: 6.4 KB)
 MAX_FIELD = 8 * 1024  # characters of a Diagnostic-Code searched
-MAX_RECIPIENTS = 500
+# Recipients read per bounce. Real bounces name one to a few (the corpus: at
+# most 4); a mailing-list bounce a few dozen. Each costs a diagnostic of up to
+# MAX_DIAGNOSTIC characters in every answer; the rest are counted, not read.
+MAX_RECIPIENTS = 100
 MAX_MESSAGES = 100  # of an mbox
 _MAX_DEPTH = 3  # forwarded bounces inside forwarded bounces
 # An address. The look-behind keeps the scan linear: a match can only start
@@ -62,6 +65,7 @@ _NOT_REPLY_AFTER = re.compile(r"\s*(?:min|sec|hour|day|byte|[kmg]b\b|ms\b|%)", r
 _SENDER_BEFORE = re.compile(r"(?:mail\s+from|envelope-from|sender|return-path|from)\s*[:=]?\s*<?$", re.I)
 _STATUS_FIELD = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _MULTILINE_PREFIX = re.compile(r"(\d{3})-(?:[245]\.\d{1,3}\.\d{1,3} )?")
+_DIGIT = re.compile(r"\d")
 _DIAG, _TEXT = "Diagnostic-Code", "report text"
 _SENDER_LINES = ("from:", "reply-to:", "return-path:", "sender:")
 _SENDER_HEADERS = ("to", "delivered-to", "x-original-to", "return-path")
@@ -96,37 +100,60 @@ class _Code(NamedTuple):
         return _context(self.lines, self.i, self.start)
 
 
+@dataclass(frozen=True)
+class Bounce:
+    """The recipients read from a bounce, and how many it names."""
+
+    recipients: list[Recipient]  # at most MAX_RECIPIENTS, in the order the bounce lists them
+    found: int  # failed recipients named in the part read (more than len(recipients) when capped)
+
+
 def parse_bounce(text: str | bytes) -> list[Recipient]:
     """The recipients of a bounce, in the order the bounce lists them, each
-    with the codes that explain the failure; [] when it holds no code."""
+    with the codes that explain the failure; [] when it holds no code. At most
+    MAX_RECIPIENTS: :func:`read_bounce` also says how many there were."""
+    return read_bounce(text).recipients
+
+
+def read_bounce(text: str | bytes) -> Bounce:
+    """The first MAX_RECIPIENTS recipients of a bounce, and the count of all
+    it names (the first MAX_SCANNED characters of each report text, of up to
+    MAX_MESSAGES messages of an mbox); recipients past the cap are counted,
+    never read."""
     try:
         found: list[Recipient] = []
+        total = 0
         for message in split_mbox(to_text(text))[:MAX_MESSAGES]:
-            found.extend(_parse_message(message, depth=0))
-            if len(found) >= MAX_RECIPIENTS:
-                break
-        return found[:MAX_RECIPIENTS]
+            recipients, named = _parse_message(message, 0, MAX_RECIPIENTS - len(found))
+            found.extend(recipients)
+            total += named
+        return Bounce(found, total)
     except Exception:  # noqa: BLE001 - a paste must never crash the chat: read it as plain text
         try:
             plain = to_text(text)
             if looks_like_mail(plain):  # the headers are the sender's and full of look-alikes
                 plain = plain.partition("\n\n")[2]
-            return _from_text(Report(text=plain))[:MAX_RECIPIENTS]
+            return Bounce(*_from_text(Report(text=plain), MAX_RECIPIENTS))
         except Exception:  # noqa: BLE001
-            return []
+            return Bounce([], 0)
 
 
-def _parse_message(text: str, depth: int) -> list[Recipient]:
+def _parse_message(text: str, depth: int, room: int) -> tuple[list[Recipient], int]:
+    """At most ``room`` recipients of one message, and how many it names."""
     report = read_report(text)
-    found = _from_dsn(report) or _from_text(report)
-    if not found and depth < _MAX_DEPTH:  # a forwarded bounce: the report is attached
+    found, total = _from_dsn(report, room)
+    if not total:
+        found, total = _from_text(report, room)
+    if not total and depth < _MAX_DEPTH:  # a forwarded bounce: the report is attached
         for message in report.attached:
             try:
                 attached = to_text(message.as_string())
             except Exception:  # noqa: BLE001 - a broken attachment is no bounce
                 continue
-            found.extend(_parse_message(attached, depth + 1))
-    return found
+            more, named = _parse_message(attached, depth + 1, room - len(found))
+            found.extend(more)
+            total += named
+    return found, total
 
 
 # -- finding codes -------------------------------------------------------------
@@ -135,7 +162,7 @@ def _parse_message(text: str, depth: int) -> list[Recipient]:
 def _scan_line(lines: list[str], i: int) -> list[_Code]:
     """The codes on ``lines[i]``, each with its context."""
     line = lines[i]
-    if not any(c.isdigit() for c in line):
+    if not _DIGIT.search(line):
         return []
     out: list[_Code] = []
     for n, f in enumerate(find_codes(line)):
@@ -163,7 +190,8 @@ def _context(lines: list[str], i: int, start: int) -> str:
     """``lines[i]`` (from the code on, if it starts far in) and the lines that
     continue it: indented ones (Postfix folds), or the rest of a multi-line
     reply ('550-5.7.26 ...' up to '550 5.7.26 ...')."""
-    first = lines[i][start if start > 80 else 0 :].strip()
+    begin = start if start > 80 else 0
+    first = lines[i][begin : begin + MAX_FIELD].strip()  # of a huge line, what a diagnostic keeps
     multi = first[:4] if re.match(r"\d{3}-", first) else None
     parts, size = [first], len(first)
     for nxt in lines[i + 1 : i + 12]:
@@ -237,9 +265,24 @@ def _dsn_address(value: str | None) -> str | None:
     return value or None
 
 
-def _from_dsn(report: Report) -> list[Recipient]:
+def _from_dsn(report: Report, room: int) -> tuple[list[Recipient], int]:
     """One recipient per delivery-status block (from the report parts or, in a
-    paste or non-MIME bounce, from field lines in the text)."""
+    paste or non-MIME bounce, from field lines in the text): the first ``room``
+    of them, and how many blocks there are; ([], 0) when no block holds a code."""
+    blocks = _recipient_blocks(report)
+    if not blocks:
+        return [], 0
+    lines = report.text[:MAX_SCANNED].split("\n")
+    read = blocks[: max(room, 1)]  # one at least, to tell whether the blocks hold codes
+    per = _codes_by_recipient(lines, _scan_lines(lines), [b["_rcpt"] for b in blocks])
+    out = [_choose(b, per[None] if len(blocks) == 1 else per.get(_key(b["_rcpt"]), [])) for b in read]
+    if not any(r.status or r.reply_code for r in out):
+        return [], 0
+    return out[: max(room, 0)], len(blocks)
+
+
+def _recipient_blocks(report: Report) -> list[dict[str, str]]:
+    """The delivery-status blocks that name a recipient, once per recipient."""
     blocks: list[dict[str, str]] = []
     seen: set[str] = set()
     for source in report.dsn or [report.text]:
@@ -250,15 +293,10 @@ def _from_dsn(report: Report) -> list[Recipient]:
             named = None if rcpt else _ADDR.search(b.get("diagnostic-code", "")[:MAX_FIELD])
             rcpt = rcpt or (named.group() if named else None)
             key = _key(rcpt) or f"#{len(blocks)}"
-            if key not in seen and len(blocks) < MAX_RECIPIENTS:
+            if key not in seen:
                 seen.add(key)
                 blocks.append({**b, "_rcpt": rcpt or ""})
-    if not blocks:
-        return []
-    lines = report.text[:MAX_SCANNED].split("\n")
-    per = _codes_by_recipient(lines, _scan_lines(lines), [b["_rcpt"] for b in blocks])
-    out = [_choose(b, per[None] if len(blocks) == 1 else per.get(_key(b["_rcpt"]), [])) for b in blocks]
-    return out if any(r.status or r.reply_code for r in out) else []
+    return blocks
 
 
 def _codes_by_recipient(
@@ -284,9 +322,10 @@ def _codes_by_recipient(
     return per
 
 
-def _from_text(report: Report) -> list[Recipient]:
+def _from_text(report: Report, room: int) -> tuple[list[Recipient], int]:
     """Recipients named in the report text (anchor lines, or the one address
-    on a line with a failure code), each with the codes that follow it."""
+    on a line with a failure code), each with the codes that follow it: the
+    first ``room`` of them, and how many there are."""
     lines = report.text[:MAX_SCANNED].split("\n")
     scanned = _scan_lines(lines)
     senders = _senders(report, lines)
@@ -304,13 +343,13 @@ def _from_text(report: Report) -> list[Recipient]:
             if _key(name) not in senders:
                 names.setdefault(_key(name), name)
     per = _codes_by_recipient(lines, scanned, list(names.values()))
-    failing = [n for n in names.values() if any(_is_failure(c) for c in per.get(_key(n), []))][:MAX_RECIPIENTS]
+    failing = [n for n in names.values() if any(_is_failure(c) for c in per.get(_key(n), []))]
     if len(failing) > 1:
-        return [_choose({"_rcpt": n}, per[_key(n)]) for n in failing]
+        return [_choose({"_rcpt": n}, per[_key(n)]) for n in failing[: max(room, 0)]], len(failing)
     if not per[None]:
-        return []
+        return [], 0
     rcpt = failing[0] if failing else next(iter(names.values()), None) or _named(per[None], report.text, senders)
-    return [_choose({"_rcpt": rcpt or ""}, per[None])]
+    return [_choose({"_rcpt": rcpt or ""}, per[None])][: max(room, 0)], 1
 
 
 def _senders(report: Report, lines: list[str]) -> set[str | None]:

@@ -1,25 +1,46 @@
 """The web chat for support agents: a thin Gradio layer over ``Answerer``.
 
 ``ChatUI.create_app()`` builds the interface without starting anything, so
-tests build it and call ``respond`` directly; serving is ``app.server``'s job.
-Everything the chat shows of the user's own text is escaped: HTML typed or
-pasted into the chat is shown as text, never run.
+tests build it and call ``respond`` directly; serving is ``app.server``'s job
+(mount it with ``max_file_size=MAX_UPLOAD_BYTES``: the chat takes no files).
+
+- The agent's own text is shown as inert text, whatever it contains: one line
+  with every character that could start Markdown backslash-escaped, several
+  lines in a code fence longer than any run of backticks inside them. No HTML,
+  link, image or autolink can come out of it; LaTeX rendering is off.
+- Questions are answered ``concurrency`` at a time (one agent's long paste
+  does not hold up the others), and an answer streams in at most
+  ``STREAM_STEPS`` updates however long it is: Gradio post-processes and diffs
+  the whole conversation on every update.
 """
 
 from __future__ import annotations
 
+import bisect
 import html
+import re
 from importlib import resources
 
 import gradio as gr
 
 from ._data import data_file
 from .answer import Answerer
-from .errors import BadQuestion
+from .errors import BadQuestion, BouncebotError
 
 EXAMPLES = data_file("examples.yaml")
 CSS = resources.files("app").joinpath("data/chat.css").read_text(encoding="utf-8")
 CARDS_PLACEHOLDER = '<p class="bb-empty">Ask a question to see the codes it contains.</p>'
+DEFAULT_CONCURRENCY = 8  # questions answered at once (BOUNCEBOT_CHAT_CONCURRENCY); more wait in Gradio's queue
+STREAM_STEPS = 8  # an answer streams in at most this many updates, whatever its length
+MAX_UPLOAD_BYTES = 0  # for mount_gradio_app(max_file_size=...): the chat has no file inputs
+ASK_CONCURRENCY_ID = "bouncebot-ask"  # the Ask button and Enter share one limit
+# What can start Markdown on one line of CommonMark + GFM (the Chatbot renders with marked, gfm on):
+# escapes, code, emphasis, strikethrough, links/images ([...]), HTML and <autolinks>, entities, "$$"
+# (LaTeX), and GFM's bare autolinks: "scheme://", "www." and "name@host".
+_INLINE_MARKUP = re.compile(r"[\\`*_~\[\]<>&$@]|:(?=//)|(?<=[wW]{3})\.")
+# ...and at the start of a line: a heading, quote, list item, rule or fence ("#", ">", "-", "+", "1.", "1)").
+_LINE_START_MARKUP = re.compile(r"[!-/:-@\[-`{-~]|\d{1,9}[.)]")
+_BACKTICKS = re.compile(r"`+")
 
 # System fonts only: the default theme would fetch web fonts from a CDN.
 THEME = gr.themes.Default(
@@ -103,22 +124,64 @@ def sources_html(answer: dict) -> str:
     return "\n".join(items)
 
 
+def markdown_text(text: str) -> str:
+    """One line of ``text`` as Markdown that renders as exactly that text.
+
+    Every character that can start markup is backslash-escaped (CommonMark
+    makes any escaped ASCII punctuation literal): no tag, entity, link, image,
+    emphasis or code span can begin, and nothing is left for GFM to autolink.
+    Other characters stay as typed, so "What does 550-5.1.1 mean?" is unchanged."""
+    head = ""
+    start = _LINE_START_MARKUP.match(text)
+    if start:
+        head, text = start.group()[:-1] + "\\" + start.group()[-1], text[start.end():]
+    return head + _INLINE_MARKUP.sub(lambda m: "\\" + m.group(), text)
+
+
 def user_bubble(message: str) -> str:
-    """The agent's own text as the chat shows it: never interpreted as HTML."""
-    if "\n" in message.strip():
-        fence = "````" if "```" in message else "```"
-        return f"{fence}text\n{message.strip()}\n{fence}"
-    return _e(message)
+    """The agent's own text as the chat shows it: never interpreted as HTML or Markdown.
+
+    One line is escaped where it could be markup (``markdown_text``); several
+    lines (a pasted bounce) go verbatim into a fenced block whose fence is
+    longer than any run of backticks inside, so no line of the paste can close it."""
+    text = message.strip()
+    if "\n" not in text and "\r" not in text:  # Markdown ends a line at CR too
+        return markdown_text(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    fence = "`" * max(3, 1 + max((len(run) for run in _BACKTICKS.findall(text)), default=0))
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def stream_cuts(text: str, steps: int = STREAM_STEPS) -> list[int]:
+    """Where the streamed answer is cut: at most ``steps`` ends of Markdown
+    blocks (``\\n\\n``), spread about evenly over its length; the last is
+    ``len(text)``. A short answer streams block by block."""
+    ends = [m.start() for m in re.finditer("\n\n", text)] + [len(text)]
+    if len(ends) <= steps:
+        return ends
+    cuts = []
+    for k in range(1, steps):
+        end = ends[bisect.bisect_left(ends, len(text) * k / steps)]
+        if end < len(text) and (not cuts or end > cuts[-1]):
+            cuts.append(end)
+    return cuts + [len(text)]
 
 
 class ChatUI:
-    def __init__(self, answerer: Answerer, store=None, title: str = "Bouncebot"):
+    def __init__(self, answerer: Answerer, store=None, title: str = "Bouncebot",
+                 concurrency: int = DEFAULT_CONCURRENCY):
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency={concurrency!r}: give a whole number of questions, at least 1.")
         self.answerer = answerer
         self.store = store
         self.title = title
+        self.concurrency = concurrency
 
     def respond(self, message: str, history: list[dict] | None, answers: dict | None = None):
-        """One turn, streamed: yields (history, code cards, sources, cleared input, answers by message index)."""
+        """One turn, streamed: yields (history, code cards, sources, cleared input, answers by message index).
+
+        Every update yields the same ``history`` list (the caller's, copied once,
+        plus this turn) with a new last message: at most ``STREAM_STEPS`` updates."""
         history = list(history or [])
         answers = dict(answers or {})
         message = message or ""
@@ -126,18 +189,17 @@ class ChatUI:
             answer = self.answerer.ask(message).to_dict()
         except BadQuestion as e:
             history += [{"role": "user", "content": user_bubble(message) or " "},
-                        {"role": "assistant", "content": f"⚠️ {e}"}]
+                        {"role": "assistant", "content": f"⚠️ {markdown_text(str(e))}"}]
             yield history, "", "", message, answers
             return
         history.append({"role": "user", "content": user_bubble(message)})
         history.append({"role": "assistant", "content": ""})
         answers[str(len(history) - 1)] = answer
         cards, sources = recipients_html(answer) + code_cards_html(answer), sources_html(answer)
-        shown = ""
-        for block in answer["answer"].split("\n\n"):  # stream the answer in, block by block
-            shown = f"{shown}\n\n{block}" if shown else block
-            history[-1] = {"role": "assistant", "content": shown}
-            yield list(history), cards, sources, "", answers
+        text = answer["answer"]
+        for end in stream_cuts(text):
+            history[-1] = {"role": "assistant", "content": text[:end]}
+            yield history, cards, sources, "", answers
 
     def on_feedback(self, answers: dict | None, comment: str, like: gr.LikeData) -> str:
         if self.store is None:
@@ -145,10 +207,13 @@ class ChatUI:
         answer = (answers or {}).get(str(like.index[0] if isinstance(like.index, (list, tuple)) else like.index))
         if answer is None:
             return "That message has no answer to rate."
-        self.store.add(
-            "up" if like.liked else "down", answer["question"], answer["answer"], comment or "",
-            answer["answered"], answer["codes"], answer["sources"],
-        )
+        try:
+            self.store.add(
+                "up" if like.liked else "down", answer["question"], answer["answer"], comment or "",
+                answer["answered"], answer["codes"], answer["sources"],
+            )
+        except BouncebotError as e:  # the database cannot take it (deleted, read-only, full, too large)
+            return f"⚠️ Not saved: {e}"
         return "Thanks: feedback saved." if like.liked else "Thanks: saved as a case to review."
 
     def create_app(self) -> gr.Blocks:
@@ -164,6 +229,7 @@ class ChatUI:
                     chatbot = gr.Chatbot(
                         label="Conversation", height=480, sanitize_html=True, elem_id="chat",
                         buttons=["copy", "copy_all"], feedback_options=("Like", "Dislike"),
+                        latex_delimiters=[],  # no answer has maths; a pasted "$$" is shown, not typeset
                     )
                     question = gr.Textbox(
                         label="Question or pasted bounce", placeholder="e.g. What does 550-5.1.1 mean?",
@@ -182,10 +248,13 @@ class ChatUI:
                     gr.Markdown("### Cited sections")
                     sources = gr.HTML("", elem_id="sources")
             outputs = [chatbot, cards, sources, question, answers]
-            send.click(self.respond, [question, chatbot, answers], outputs, api_name="ask")
-            question.submit(self.respond, [question, chatbot, answers], outputs, api_name=False)
+            ask = dict(fn=self.respond, inputs=[question, chatbot, answers], outputs=outputs,
+                       concurrency_limit=self.concurrency, concurrency_id=ASK_CONCURRENCY_ID)
+            send.click(**ask, api_name="ask")
+            question.submit(**ask, api_name=False)
             reset = lambda: ([], CARDS_PLACEHOLDER, "", "", {})  # noqa: E731
             clear.click(reset, None, outputs, api_name=False)
             chatbot.clear(reset, None, outputs, api_name=False)  # the chat's own trash icon
             chatbot.like(self.on_feedback, [answers, comment], status, api_name=False)
-        return demo
+        # Gradio runs one event at a time unless told otherwise (clear, feedback: this default).
+        return demo.queue(default_concurrency_limit=self.concurrency)

@@ -7,7 +7,8 @@
     bouncebot serve [--host H] [--port P]
 
 Exit codes: 0 done; 1 failure; 2 bad input (empty or too long a question,
-bad arguments); 3 the index is missing or stale; 4 a malformed article.
+bad arguments); 3 the index is missing, stale or unreadable; 4 a malformed article;
+5 search is unavailable (the vector store did not answer in time).
 Only the modules a command needs are imported: ``lookup`` never loads torch.
 """
 
@@ -165,7 +166,7 @@ def cmd_feedback(settings: Settings, args) -> int:
 
     if not settings.feedback_db.exists():
         raise BouncebotError(f"No feedback yet: {settings.feedback_db} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
-    store = FeedbackStore(settings.feedback_db)
+    store = FeedbackStore.from_settings(settings, read_only=True)
     if args.out in (None, "-"):
         n = export_down(store, sys.stdout)
     else:

@@ -9,6 +9,11 @@ Rejected look-alikes: IP addresses (``10.5.1.1``), version strings (``v5.2.2``,
 ``1,550`` and ``5500`` are not ``550``), phone-like runs (``555-1234``,
 ``+1 421 550 4477``).
 
+Look-alike characters count as their ASCII counterparts: fullwidth digits and
+punctuation (``５５０-５.１.１``), Unicode dashes (``550‐5.1.1`` with U+2010) and
+non-breaking spaces. They are translated one character for one, so positions
+and the text as found still point into the user's own text.
+
 The scanner is a single pass of two anchored regular expressions without
 nested quantifiers, so it runs in linear time on any input.
 """
@@ -38,6 +43,19 @@ _TOKEN = re.compile(
 _PAIR_GAP = re.compile(r"""[\s\-,:;#"'(\[]{1,8}""")
 _VERSION_BEFORE = re.compile(
     r"(?:\bversion|\bver\.?|\brelease|\bbuild|\brev\.?|\bv)\s*[:=]?\s*$", re.IGNORECASE
+)
+# One character for one (str.translate keeps every offset; NFKC would not).
+_ASCII = str.maketrans(
+    {
+        **{0xFF01 + i: 0x21 + i for i in range(0x5E)},  # fullwidth forms of '!'..'~': '５', '－', '．', '＃'
+        **dict.fromkeys(range(0x2010, 0x2016), "-"),  # hyphen, non-breaking hyphen, figure, en, em dash, bar
+        0x2212: "-",  # minus sign
+        0xFE63: "-",  # small hyphen-minus
+        0x00A0: " ",  # no-break space
+        0x2007: " ",  # figure space
+        0x202F: " ",  # narrow no-break space
+        0x3000: " ",  # ideographic space
+    }
 )
 _MONEY_BEFORE = re.compile(r"[$€£]\s*$")
 # A bare reply code next to a digit group that is not three digits long is
@@ -94,10 +112,16 @@ def _tokens(text: str):
 def find_codes(text: str) -> list[FoundCode]:
     """Every code in ``text``, in order of first appearance, without repeats.
 
+    Codes are ASCII (``550-5.1.1``) however they were written; ``text``,
+    ``start`` and ``end`` of each are the user's own text.
+
     A reply code directly followed by an enhanced code (``550 5.1.1``) is one
     code. A bare reply code or lone enhanced code that repeats part of such a
     pair elsewhere in the text is the same failure and is not listed again.
     """
+    original = text
+    if not text.isascii():  # isascii() is O(1): most text needs no translation
+        text = text.translate(_ASCII)
     tokens = list(_tokens(text))
     found: list[FoundCode] = []
     i = 0
@@ -108,7 +132,7 @@ def find_codes(text: str) -> list[FoundCode]:
             gap = text[m.end() : nxt[1].start()] if nxt else ""
             if nxt and nxt[0] == "enh" and _PAIR_GAP.fullmatch(gap):
                 e = nxt[1]
-                found.append(FoundCode(text[m.start() : e.end()], m.group(), e.group(), m.start(), e.end()))
+                found.append(FoundCode(original[m.start() : e.end()], m.group(), e.group(), m.start(), e.end()))
                 i += 2
                 continue
             if (
@@ -118,9 +142,9 @@ def find_codes(text: str) -> list[FoundCode]:
             ):
                 i += 1  # '555-1234', '+1 421 550 4477': part of a phone-like run, not a code
                 continue
-            found.append(FoundCode(m.group(), m.group(), None, m.start(), m.end()))
+            found.append(FoundCode(original[m.start() : m.end()], m.group(), None, m.start(), m.end()))
         else:
-            found.append(FoundCode(m.group(), None, m.group(), m.start(), m.end()))
+            found.append(FoundCode(original[m.start() : m.end()], None, m.group(), m.start(), m.end()))
         i += 1
     return _dedupe(found)
 

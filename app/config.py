@@ -40,6 +40,13 @@ def _float(env: dict, name: str, default: float) -> float:
     return _number(env, name, default, float)
 
 
+def _positive(env: dict, name: str, default, kind=float):
+    value = _number(env, name, default, kind)
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise BadSetting(f"{name}={env.get(name)!r} must be a finite number greater than 0.")
+    return value
+
+
 def _collection(name: str) -> str:
     # Chroma's rule for collection names
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", name):
@@ -73,17 +80,17 @@ def _origins(raw: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _rate(raw: str) -> str:
-    parse_rate(raw)
+def _rate(raw: str, name: str = "BOUNCEBOT_WIDGET_RATE") -> str:
+    parse_rate(raw, name)
     return raw.strip()
 
 
-def parse_rate(raw: str) -> tuple[int, int]:
+def parse_rate(raw: str, name: str = "BOUNCEBOT_WIDGET_RATE") -> tuple[int, int]:
     """``"20/minute"`` -> (20, 60): at most that many requests per that many seconds."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+)\s*", str(raw).lower())
     if not m or m.group(2) not in _RATE_UNITS or int(m.group(1)) < 1:
         raise BadSetting(
-            f"BOUNCEBOT_WIDGET_RATE={raw!r}: give a count per second, minute, hour or day, such as 20/minute."
+            f"{name}={raw!r}: give a count per second, minute, hour or day, such as 20/minute."
         )
     return int(m.group(1)), _RATE_UNITS[m.group(2)]
 
@@ -106,6 +113,11 @@ class Settings:
     embed_threads: int = 1
     allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget and call the API cross-origin
     widget_rate: str = "20/minute"  # per client IP, on the widget's own API
+    chat_concurrency: int = 8  # chat questions answered at once; the others wait in the chat's queue
+    feedback_rate: str = "30/minute"  # per client IP, on POST /api/feedback
+    feedback_max_mb: float = 100.0  # feedback database content (MiB) beyond which posts are refused (507)
+    store_timeout: float = 2.0  # seconds a vector-store call may take before search counts as unavailable
+    max_body_bytes: int = 2 * 1024 * 1024  # request bodies on the JSON API; the chat's routes get 8x
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -128,6 +140,11 @@ class Settings:
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
             allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
             widget_rate=_rate(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
+            chat_concurrency=_positive(env, "BOUNCEBOT_CHAT_CONCURRENCY", d.chat_concurrency, int),
+            feedback_rate=_rate(env.get("BOUNCEBOT_FEEDBACK_RATE") or d.feedback_rate, "BOUNCEBOT_FEEDBACK_RATE"),
+            feedback_max_mb=_positive(env, "BOUNCEBOT_FEEDBACK_MAX_MB", d.feedback_max_mb),
+            store_timeout=_positive(env, "BOUNCEBOT_STORE_TIMEOUT", d.store_timeout),
+            max_body_bytes=int(_positive(env, "BOUNCEBOT_MAX_BODY_BYTES", d.max_body_bytes, int)),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -16,20 +16,31 @@ registry (``app.registry``, never the table's words) and the ``related`` rows
 that share its reply code or class.subject, offered as "closest in the
 article", never as its meaning. This module needs neither the model nor the
 vector store and must not import torch.
+
+Every stage is linear in the text, and the work per request is capped: at most
+``MAX_CODES`` distinct codes are matched (the first, in order of appearance)
+and at most ``app.bounce.MAX_RECIPIENTS`` recipients read. What a cap cut off
+is counted and reported in :class:`Limits`, so every surface can say so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ingest.articles import ErrorRow, load_articles
 
-from .bounce import Recipient, looks_like_bounce_message, parse_bounce
+from .bounce import Recipient, looks_like_bounce_message, read_bounce
 from .codes import FoundCode, find_codes
-from .registry import Explanation, explain
+from .registry import Explanation, explain, named_providers
 
-__all__ = ["CodeMatch", "CodeTable"]
+__all__ = ["MAX_CODES", "Analysis", "CodeMatch", "CodeTable", "Limits"]
+
+# Distinct codes matched per request. A real question names one to a few codes
+# and a real bounce two or three (the 593-mail bounce corpus: at most 9 distinct
+# code tokens in a whole email, at most 2 decisive codes); each code is a
+# paragraph of the answer, so past a few dozen the answer is no longer readable.
+MAX_CODES = 50
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,37 @@ class CodeMatch:
         }
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much of a text was looked at, against how much it holds."""
+
+    codes_found: int  # distinct codes in the text (a bounce: the decisive codes of the recipients read)
+    codes_examined: int  # of those, matched against the table: the first max_codes
+    recipients_found: int  # failed recipients the bounce names (0 for a question without one)
+    recipients_examined: int  # of those, read: the first MAX_RECIPIENTS
+
+    @property
+    def truncated(self) -> bool:
+        """Whether a cap left some codes or recipients out."""
+        return self.codes_examined < self.codes_found or self.recipients_examined < self.recipients_found
+
+    def as_contract(self) -> dict:
+        """{"codes_found", "codes_examined", "recipients_found", "recipients_examined", "truncated"}."""
+        return {**asdict(self), "truncated": self.truncated}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What :meth:`CodeTable.analyse` found. Unpacks as ``matches, recipients``."""
+
+    matches: list[CodeMatch]
+    recipients: list[Recipient]
+    limits: Limits
+
+    def __iter__(self):
+        return iter((self.matches, self.recipients))
+
+
 def _split(code: str) -> tuple[str | None, str | None] | None:
     """A table cell's code as (reply, enhanced); None when it is not one code."""
     found = find_codes(code)
@@ -80,10 +122,13 @@ def _split(code: str) -> tuple[str | None, str | None] | None:
 
 
 class CodeTable:
-    """The error-table rows of every article, indexed for exact matching."""
+    """The error-table rows of every article, indexed for exact matching.
 
-    def __init__(self, rows: list[ErrorRow]):
+    ``max_codes`` caps the distinct codes matched per text (None: no cap)."""
+
+    def __init__(self, rows: list[ErrorRow], max_codes: int | None = MAX_CODES):
         self.rows = list(rows)
+        self.max_codes = max_codes
         self._by_pair: dict[tuple[str | None, str | None], list[ErrorRow]] = {}
         self._by_enhanced: dict[str, list[ErrorRow]] = {}
         for row in self.rows:
@@ -95,14 +140,16 @@ class CodeTable:
                 self._by_enhanced.setdefault(parts[1], []).append(row)
 
     @classmethod
-    def from_kb(cls, kb_dir: Path) -> "CodeTable":
-        return cls.from_articles(load_articles(kb_dir))
+    def from_kb(cls, kb_dir: Path, max_codes: int | None = MAX_CODES) -> "CodeTable":
+        return cls.from_articles(load_articles(kb_dir), max_codes)
 
     @classmethod
-    def from_articles(cls, articles) -> "CodeTable":
-        return cls([row for a in articles for row in a.rows])
+    def from_articles(cls, articles, max_codes: int | None = MAX_CODES) -> "CodeTable":
+        return cls([row for a in articles for row in a.rows], max_codes)
 
-    def match(self, found: FoundCode, context: str | None = None) -> CodeMatch:
+    def match(self, found: FoundCode, context: str | None = None, providers: set[str] | None = None) -> CodeMatch:
+        """``found`` against the table. ``providers`` is ``named_providers(context)``,
+        when the caller matches many codes of one text (it is then worked out once)."""
         if found.enhanced is None:
             candidates = self._by_pair.get((found.reply, None), [])
         elif found.reply is None:
@@ -114,7 +161,7 @@ class CodeTable:
         if row is not None:  # the table's words; the registry only names the bounce category
             general = explain(found.reply, found.enhanced)
             return CodeMatch(found, row, None, (), general.reason if general else None)
-        general = explain(found.reply, found.enhanced, context)
+        general = explain(found.reply, found.enhanced, context, providers)
         return CodeMatch(found, None, general, self.related(found), general.reason if general else None)
 
     def related(self, found: FoundCode) -> tuple[Related, ...]:
@@ -133,27 +180,46 @@ class CodeTable:
         return tuple(sorted(out.values(), key=lambda r: ("class and subject" not in r.shares, r.row.line)))
 
     def lookup(self, text: str) -> list[CodeMatch]:
-        """The codes in ``text`` matched against the table (no recipients:
-        a question is not parsed as a bounce, which keeps this fast)."""
+        """The codes in ``text`` matched against the table, the first
+        ``max_codes`` of them (no recipients: a question is not parsed as a
+        bounce, which keeps this fast)."""
         if looks_like_bounce_message(text):
-            return self.analyse(text)[0]
-        return [self.match(f, text) for f in find_codes(text)]
+            return self.analyse(text).matches
+        return self._match_all(self._capped(find_codes(text)), text)
 
-    def analyse(self, text: str) -> tuple[list[CodeMatch], list[Recipient]]:
-        """Codes matched against the table, and the recipients of a bounce.
+    def analyse(self, text: str) -> Analysis:
+        """Codes matched against the table, the recipients of a bounce, and
+        the limits that cut either short.
 
         For a pasted bounce message, each recipient's decisive code counts
         (not every code-like token in headers and transcripts); for a
-        question, every code in it."""
-        recipients = parse_bounce(text)
+        question, every code in it. Only the first ``max_codes`` distinct
+        codes are matched; the rest are counted in ``limits``."""
+        bounce = read_bounce(text)
+        recipients = bounce.recipients
         if recipients and looks_like_bounce_message(text):
-            found: dict[str, FoundCode] = {}
-            for r in recipients:
-                if r.reply_code or r.status:
-                    shown = " ".join(x for x in (r.reply_code, r.status) if x)
-                    f = FoundCode(shown, r.reply_code, r.status, -1, -1)
-                    found.setdefault(f.code, f)
-            codes = list(found.values())
+            codes = _decisive_codes(recipients)
         else:
             codes = find_codes(text)
-        return [self.match(f, text) for f in codes], recipients
+        examined = self._capped(codes)
+        limits = Limits(len(codes), len(examined), bounce.found, len(recipients))
+        return Analysis(self._match_all(examined, text), recipients, limits)
+
+    def _capped(self, codes: list[FoundCode]) -> list[FoundCode]:
+        return codes if self.max_codes is None else codes[: self.max_codes]
+
+    def _match_all(self, codes: list[FoundCode], text: str) -> list[CodeMatch]:
+        """Each code matched, with the text's providers named once (not per code)."""
+        providers = named_providers(text) if codes else set()
+        return [self.match(f, text, providers) for f in codes]
+
+
+def _decisive_codes(recipients: list[Recipient]) -> list[FoundCode]:
+    """Each recipient's decisive code, once, in the order of the recipients."""
+    found: dict[str, FoundCode] = {}
+    for r in recipients:
+        if r.reply_code or r.status:
+            shown = " ".join(x for x in (r.reply_code, r.status) if x)
+            f = FoundCode(shown, r.reply_code, r.status, -1, -1)
+            found.setdefault(f.code, f)
+    return list(found.values())

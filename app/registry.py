@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterable
 
 from ._data import data_file
 from .codes import severity_of
@@ -116,7 +116,12 @@ def _source_url(d: RegistryData, source: str) -> str:
 
 
 def named_providers(text: str | None) -> set[str]:
-    """The providers a pasted text names (by their markers)."""
+    """The providers a pasted text names (by their markers).
+
+    One lower-casing pass, then one substring search per marker (a fixed,
+    short list): linear in the text. A text with many codes is scanned once
+    by its caller, which passes the result to :func:`explain` as ``providers``.
+    """
     low = (text or "").lower()
     return {p for p, words in data().markers.items() if any(w in low for w in words)}
 
@@ -171,15 +176,24 @@ def action_for(severity: str, reason: str) -> str:
     return table.get(reason, table["default"])
 
 
-def explain(reply: str | None, enhanced: str | None, context: str | None = None) -> Explanation | None:
+def explain(
+    reply: str | None,
+    enhanced: str | None,
+    context: str | None = None,
+    providers: Iterable[str] | None = None,
+) -> Explanation | None:
     """Explain a reply code and/or enhanced status code; None when unknown.
 
     ``context`` is the text the code came from: a provider's own reading is
-    used only when it names that provider. Values that are not a three-digit
-    reply code or a class 2/4/5 enhanced code (``6.1.1``) are ignored, as if
-    they had not been given. Results are cached: the data never changes.
+    used only when it names that provider. ``providers``, when given, is
+    ``named_providers(context)`` worked out once by a caller explaining many
+    codes of one text, and ``context`` is then not scanned again. Values that
+    are not a three-digit reply code or a class 2/4/5 enhanced code (``6.1.1``)
+    are ignored, as if they had not been given. Results are cached: the data
+    never changes.
     """
-    return _explain(_clean_reply(reply), _clean_enhanced(enhanced), frozenset(named_providers(context)))
+    named = frozenset(named_providers(context) if providers is None else providers)
+    return _explain(_clean_reply(reply), _clean_enhanced(enhanced), named)
 
 
 @lru_cache(maxsize=4096)

@@ -54,11 +54,15 @@ BM25_HALF = 5.0  # the BM25 score that counts as half a lexical match
 
 
 class HybridRetriever:
-    def __init__(self, collection, embedder, dense_weight: float = 0.7, candidates: int = 12):
+    """``guard`` (an ``app.store_guard.StoreGuard``) bounds every call to the
+    collection in time; without one, calls go straight to the store."""
+
+    def __init__(self, collection, embedder, dense_weight: float = 0.7, candidates: int = 12, guard=None):
         self.collection = collection
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.candidates = candidates
+        self._call = guard.call if guard is not None else (lambda what, fn, *a, **kw: fn(*a, **kw))
         got = collection.get(include=["documents", "metadatas"])
         self._ids: list[str] = got["ids"]
         self._docs: dict[str, tuple[str, dict]] = {
@@ -78,11 +82,8 @@ class HybridRetriever:
             return SearchResult([], 0.0)
         n = min(self.candidates, len(self._ids))
         vector = self.embedder.embed_query(query)
-        res = self.collection.query(
-            query_embeddings=[vector],
-            n_results=n,
-            include=["distances"],
-        )
+        res = self._call("the search", self.collection.query, query_embeddings=[vector], n_results=n,
+                         include=["distances"])
         dense = {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
         if kinds:
             dense = {i: s for i, s in dense.items() if self._docs[i][1].get("kind") in kinds}

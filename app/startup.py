@@ -15,6 +15,9 @@ from .answer import Answerer, Support
 from .config import Settings
 from .errors import BouncebotError
 from .lookup import CodeTable
+from .store_guard import StoreGuard
+
+OPEN_TIMEOUT_FACTOR = 10  # opening the index reads every document: it may take this many query timeouts
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Services:
     answerer: Answerer
     embedder: object
     _client: object = None
+    guard: StoreGuard | None = None
 
     @property
     def client(self):
@@ -32,6 +36,17 @@ class Services:
 
             self._client = make_client(self.settings)
         return self._client
+
+    def store_status(self) -> dict:
+        """The vector store as last seen (never waits); starts a background check when due."""
+        if self.guard is None:
+            return {"state": "unknown"}
+        retriever = self.answerer.retriever_if_open()
+        if retriever is None:  # not opened yet, or opening failed: try (again) in the background
+            self.guard.probe(lambda: self.answerer.retriever)
+        else:
+            self.guard.probe(lambda: self.guard.call("a health check", retriever.collection.count))
+        return self.guard.status()
 
     @property
     def where(self) -> str:
@@ -59,8 +74,9 @@ def load_kb(settings: Settings):
 
 def lookup_contract(table: CodeTable, text: str) -> dict:
     """What `bouncebot lookup --json` prints and GET /api/lookup answers."""
-    matches, recipients = table.analyse(text)
-    return {"text": text, "codes": [m.as_contract() for m in matches], "recipients": [r.to_dict() for r in recipients]}
+    result = table.analyse(text)
+    return {"text": text, "codes": [m.as_contract() for m in result.matches],
+            "recipients": [r.to_dict() for r in result.recipients], "limits": result.limits.as_contract()}
 
 
 def build(settings: Settings, client=None, embedder=None) -> Services:
@@ -69,7 +85,8 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
     articles = load_kb(settings)
     table = CodeTable.from_articles(articles)
     embedder = embedder or Embedder.from_settings(settings)
-    services = Services(settings, table, None, embedder, client)  # type: ignore[arg-type]
+    guard = StoreGuard(timeout=settings.store_timeout)
+    services = Services(settings, table, None, embedder, client, guard)  # type: ignore[arg-type]
 
     def retriever():
         from ingest.chunks import chunk_articles
@@ -78,8 +95,12 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         from .store import fingerprint, open_collection
 
         expected = fingerprint([c.id for c in chunk_articles(articles, embedder.name)])
-        col = open_collection(services.client, settings, expected)
-        return HybridRetriever(col, embedder, dense_weight=settings.dense_weight)
+
+        def open_index():
+            col = open_collection(services.client, settings, expected)
+            return HybridRetriever(col, embedder, dense_weight=settings.dense_weight, guard=guard)
+
+        return guard.call("opening the index", open_index, timeout=settings.store_timeout * OPEN_TIMEOUT_FACTOR)
 
     def other_articles():
         from ._data import data_file

@@ -22,6 +22,8 @@ DESCRIPTION = (
 
 def make_lookup_tool(table: CodeTable) -> BaseTool:
     def lookup_smtp_codes(text: str) -> str:
-        return json.dumps({"codes": [m.as_contract() for m in table.lookup(text)]}, ensure_ascii=False)
+        result = table.analyse(text)
+        return json.dumps({"codes": [m.as_contract() for m in result.matches], "limits": result.limits.as_contract()},
+                          ensure_ascii=False)
 
     return StructuredTool.from_function(lookup_smtp_codes, name="lookup_smtp_codes", description=DESCRIPTION)

@@ -27,6 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .api import AskRequest
 from .config import Settings, parse_rate
+from .errors import BouncebotError
 
 API_PREFIXES = ("/api/", "/widget/api/", "/healthz")
 UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
@@ -39,10 +40,14 @@ def static_text(name: str) -> str:
     return resources.files("app").joinpath(f"static/{name}").read_text(encoding="utf-8")
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: int, limit: str):
-        super().__init__(retry_after, limit)
-        self.retry_after, self.limit = retry_after, limit
+class RateLimited(BouncebotError):
+    """Too many requests from one client: 429 with ``Retry-After``."""
+
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -67,6 +72,14 @@ class RateLimiter:
     def describe(self) -> str:
         unit = UNITS.get(int(self.period), f"{self.period:g} seconds")
         return f"{self.capacity} per {unit}"
+
+    def enforce(self, request: Request, what: str) -> None:
+        """Take one token for ``request``'s client, or raise ``RateLimited`` saying how long to wait."""
+        wait = self.hit(client_key(request))
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise RateLimited(retry, f"Too many {what} from your connection: Bouncebot answers {self.describe()}. "
+                                     f"Please wait {retry} second{'s' if retry != 1 else ''} and try again.")
 
     def hit(self, key: str) -> float:
         """Take one token: 0 when allowed, else the seconds until the next token."""
@@ -190,8 +203,8 @@ The chat button in the corner is the widget. <a href="/">Agents' chat</a></span>
 """
 
 
-def router(services, settings: Settings | None = None) -> tuple[APIRouter, dict]:
-    """The widget's routes, and the exception handlers they need (for ``app.add_exception_handler``)."""
+def router(services, settings: Settings | None = None) -> APIRouter:
+    """The widget's routes (their 429 is ``RateLimited``, answered by the API's error handlers)."""
     from .startup import load_kb
 
     settings = settings or services.settings
@@ -204,9 +217,7 @@ def router(services, settings: Settings | None = None) -> tuple[APIRouter, dict]
     r = APIRouter()
 
     def rate_limit(request: Request) -> None:
-        wait = limiter.hit(client_key(request))
-        if wait > 0:
-            raise RateLimited(max(1, math.ceil(wait)), limiter.describe())
+        limiter.enforce(request, "questions")
 
     @r.get("/widget.js", include_in_schema=False)
     def widget_js() -> Response:
@@ -239,21 +250,11 @@ def router(services, settings: Settings | None = None) -> tuple[APIRouter, dict]
                                        "base-uri 'none'; frame-ancestors 'self'",
             **SECURITY_HEADERS})
 
-    async def too_many(request: Request, exc: RateLimited) -> JSONResponse:
-        return JSONResponse(
-            {"error": f"Too many questions from your connection: the help chat answers {exc.limit}. "
-                      f"Please wait {exc.retry_after} second{'s' if exc.retry_after != 1 else ''} and try again."},
-            status_code=429, headers={"Retry-After": str(exc.retry_after)},
-        )
-
-    return r, {RateLimited: too_many}
+    return r
 
 
 def install(app, services, settings: Settings | None = None) -> None:
-    """Add the widget's routes, its 429 handler and the API's CORS to ``app`` (before Gradio is mounted at /)."""
+    """Add the widget's routes and the API's CORS to ``app`` (before Gradio is mounted at /)."""
     settings = settings or services.settings
-    routes, handlers = router(services, settings)
-    for exc, handler in handlers.items():
-        app.add_exception_handler(exc, handler)
-    app.include_router(routes)
+    app.include_router(router(services, settings))
     app.add_middleware(ApiCORS, origins=settings.allowed_origins)

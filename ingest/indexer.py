@@ -1,9 +1,13 @@
-"""Sync the knowledge base into the Chroma collection.
+"""Sync the knowledge base into the Chroma index.
 
 Everything that can fail on the user's input (parsing) or on the machine
-(embedding) happens before the collection is touched. Then new documents
-are added, vanished ones deleted, and the fingerprint written last: an
-interrupted run leaves an index that reports itself as stale.
+(embedding) happens before anything is written. Then the new version of the
+index is built aside, in a collection of its own: unchanged documents take
+their vectors from the current version (nothing is embedded twice), changed
+ones are embedded. Only when the new version is whole does the index's head
+switch to it, in one metadata write. A run killed at any point leaves the
+previous version, whole and still served, and a version nobody points to,
+whose vectors the next run reuses. See "The index's layout" in app/store.py.
 """
 
 from __future__ import annotations
@@ -11,13 +15,30 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from app.config import Settings
-from app.store import COSINE, fingerprint
+from app.errors import BouncebotError
+from app.store import (
+    CREATED,
+    CURRENT,
+    HEAD,
+    PREVIOUS,
+    COSINE,
+    current_version,
+    fingerprint,
+    get_collection,
+    reading_store,
+    version_name,
+    where,
+)
 
 from .articles import load_articles
 from .chunks import Chunk, chunk_articles
 
 PROGRESS_FROM = 64  # show a progress bar when embedding at least this many documents
+BATCH = 1000  # documents per call to Chroma (its limit is 5461 embedded)
+ORPHAN_GRACE = 3600.0  # seconds: a version nobody points to, younger than this, may be another run's build
 
 
 @dataclass
@@ -55,32 +76,125 @@ def ingest(settings: Settings, client, embedder, progress: bool = True) -> Inges
     t0 = time.perf_counter()
     chunks, n_articles, n_rows = plan(settings, embedder.name)  # raises before anything is written
     desired = {c.id: c for c in chunks}
+    target = fingerprint(list(desired))
 
-    col = client.get_or_create_collection(
-        settings.collection, configuration=COSINE, embedding_function=None, metadata={"model": embedder.name}
-    )
-    existing = set(col.get(include=[])["ids"])
-    new = [c for c in chunks if c.id not in existing]
-    gone = sorted(existing - desired.keys())
-
-    vectors = embedder.embed_documents([c.search_text for c in new], progress=progress and len(new) >= PROGRESS_FROM)
-    if new:
-        col.add(
-            ids=[c.id for c in new],
-            embeddings=vectors,
-            documents=[c.text for c in new],
-            metadatas=[c.metadata for c in new],
+    with reading_store(settings):
+        current = current_version(client, settings, strict=False)  # None: build from scratch
+        existing = set(current.get(include=[])["ids"]) if current is not None else set()
+        new = [c for c in chunks if c.id not in existing]
+        report = IngestReport(
+            articles=n_articles,
+            chunks=len(chunks),
+            rows=n_rows,
+            added=len(new),
+            kept=len(chunks) - len(new),
+            removed=len(existing - desired.keys()),
         )
-    if gone:
-        col.delete(ids=gone)
-    col.modify(metadata={"model": embedder.name, "fingerprint": fingerprint(list(desired))})
+        up_to_date = (
+            current is not None
+            and (current.metadata or {}).get("fingerprint") == target
+            and fingerprint(list(existing)) == target
+        )
+        if not up_to_date:
+            _build_and_switch(settings, client, embedder, chunks, target, current, progress)
+        _drop_old_versions(client, settings)
+    report.seconds = time.perf_counter() - t0
+    return report
 
-    return IngestReport(
-        articles=n_articles,
-        chunks=len(chunks),
-        rows=n_rows,
-        added=len(new),
-        kept=len(chunks) - len(new),
-        removed=len(gone),
-        seconds=time.perf_counter() - t0,
+
+def _build_and_switch(settings, client, embedder, chunks, target, current, progress) -> None:
+    # Vectors already computed: the current version's, then any other version of this index
+    # (the previous one, or what a killed run built): IDs are content hashes, model included.
+    vectors: dict = {}
+    sources = ([current] if current is not None else []) + [
+        v for v in _versions(client, settings) if current is None or v.name != current.name
+    ]
+    for source in sources:
+        _take_vectors(source, [c.id for c in chunks if c.id not in vectors], vectors)
+    todo = [c for c in chunks if c.id not in vectors]
+    embedded = embedder.embed_documents([c.search_text for c in todo], progress=progress and len(todo) >= PROGRESS_FROM)
+    for c, v in zip(todo, embedded):
+        vectors[c.id] = np.asarray(v, dtype=np.float32)
+
+    created = time.time()
+    name = version_name(settings.collection, created)
+    col = client.create_collection(
+        name,
+        configuration=COSINE,
+        embedding_function=None,
+        metadata={"model": embedder.name, HEAD: settings.collection, CREATED: created, "fingerprint": target},
     )
+    for i in range(0, len(chunks), BATCH):
+        batch = chunks[i : i + BATCH]
+        col.add(
+            ids=[c.id for c in batch],
+            embeddings=np.stack([vectors[c.id] for c in batch]),
+            documents=[c.text for c in batch],
+            metadatas=[c.metadata for c in batch],
+        )
+    built = col.get(include=[])["ids"]
+    if fingerprint(built) != target:  # never switch to a version that is not whole
+        raise BouncebotError(
+            f"Building the index at {where(settings)} "
+            f"went wrong ({len(built)} of {len(chunks)} documents written); the previous index is still in "
+            "use. Run `bouncebot ingest` again."
+        )
+
+    # The switch: one write of the head's metadata. Read the head again first, so that
+    # "previous" is what readers were opening until now.
+    head = get_collection(client, settings.collection)
+    meta = {"model": embedder.name, CURRENT: name}
+    now = current_version(client, settings, head, strict=False) if head is not None else None
+    if now is not None:
+        meta[PREVIOUS] = now.name
+    if head is None:
+        try:
+            client.create_collection(settings.collection, configuration=COSINE, embedding_function=None, metadata=meta)
+            return
+        except Exception:  # noqa: BLE001 - created meanwhile by another run: switch it below
+            head = get_collection(client, settings.collection)
+            if head is None:
+                raise
+    head.modify(metadata=meta)
+
+
+def _versions(client, settings) -> list:
+    """Every version of this index, whoever points to it."""
+    found, offset, page = [], 0, 100
+    while True:
+        cols = client.list_collections(limit=page, offset=offset)
+        found += [c for c in cols if (c.metadata or {}).get(HEAD) == settings.collection]
+        if len(cols) < page:
+            return found
+        offset += page
+
+
+def _take_vectors(source, ids: list[str], into: dict) -> None:
+    for i in range(0, len(ids), BATCH):
+        got = source.get(ids=ids[i : i + BATCH], include=["embeddings"])
+        for id_, v in zip(got["ids"], got["embeddings"]):
+            into[id_] = np.asarray(v, dtype=np.float32)
+
+
+def _drop_old_versions(client, settings) -> None:
+    """Delete the versions nobody reads any more: all but the current and the
+    previous one, sparing a young version nobody points to yet (another run
+    may be building it). An index built before versions gives up its
+    documents once it is neither."""
+    head = get_collection(client, settings.collection)
+    if head is None:
+        return
+    meta = head.metadata or {}
+    if not meta.get(CURRENT):
+        return  # an index built before versions, still in use
+    keep = {meta.get(CURRENT), meta.get(PREVIOUS)}
+    previous = get_collection(client, meta[PREVIOUS]) if meta.get(PREVIOUS) else None
+    settled = (previous.metadata or {}).get(CREATED, 0.0) if previous is not None else 0.0  # older: retired
+    for v in _versions(client, settings):
+        if v.name in keep:
+            continue
+        created = (v.metadata or {}).get(CREATED, 0.0)
+        if created < settled or time.time() - created > ORPHAN_GRACE:
+            client.delete_collection(v.name)
+    if settings.collection not in keep and head.count():
+        head.delete(ids=head.get(include=[])["ids"])

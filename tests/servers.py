@@ -1,10 +1,16 @@
-"""A real server on loopback for the API and browser tests."""
+"""Real servers on loopback for the API, browser and store tests: the app
+(uvicorn in a thread) and a Chroma server (`chroma run` in a process)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -36,3 +42,39 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+
+class ChromaServer:
+    """`chroma run` on a free loopback port, storing in ``path``; ``url`` once it answers its heartbeat."""
+
+    def __init__(self, path: Path):
+        self.path, self.port = Path(path), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ChromaServer":
+        import httpx
+
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(self.path), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "RUST_LOG": "warn", "ANONYMIZED_TELEMETRY": "False"},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("chroma run did not answer its heartbeat")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a test may have paused it
+            self.proc.terminate()
+            self.proc.wait(timeout=20)

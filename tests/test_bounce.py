@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.bounce import MAX_DIAGNOSTIC, Recipient, parse_bounce
+from app.bounce import MAX_DIAGNOSTIC, MAX_RECIPIENTS, Recipient, parse_bounce, read_bounce
 
 
 def mail(body: str, ctype: str = "text/plain", extra: str = "") -> str:
@@ -333,6 +333,53 @@ def test_diagnostic_is_unfolded_and_bounded():
     assert gmail.diagnostic.count("5.7.26") == 1  # the repeated line prefixes are dropped
     (long,) = parse_bounce("Diagnostic-Code: smtp; 550 5.1.1 " + "x " * 2000 + "\nStatus: 5.1.1\nAction: failed\n")
     assert len(long.diagnostic) <= MAX_DIAGNOSTIC
+
+
+def _dsn_blocks(n: int, code=lambda i: ("550", f"5.1.{i % 8}")) -> str:
+    return "\n".join(
+        f"Final-Recipient: rfc822; user{i}@example.org\nAction: failed\nStatus: {code(i)[1]}\n"
+        f"Diagnostic-Code: smtp; {code(i)[0]} {code(i)[1]} no such user\n"
+        for i in range(n)
+    )
+
+
+def _postfix_lines(n: int) -> str:
+    return "".join(
+        f"<user{i}@example.org>: host mx.example.org said: 550 5.1.{i % 8} no such user\n"
+        "    (in reply to RCPT TO command)\n"
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        mail(f"Delivery failed.\n\nReporting-MTA: dns; mx.example.net\n\n{_dsn_blocks(MAX_RECIPIENTS + 7)}"),
+        report("Delivery failed.", _dsn_blocks(MAX_RECIPIENTS + 7)),
+        mail("This is the mail system at host mx.example.net.\n\n" + _postfix_lines(MAX_RECIPIENTS + 7)),
+    ],
+    ids=["pasted dsn", "multipart report", "postfix text"],
+)
+def test_recipients_past_the_cap_are_counted_not_read(text):
+    got = read_bounce(text)
+    assert got.found == MAX_RECIPIENTS + 7
+    assert [r.recipient for r in got.recipients] == [f"user{i}@example.org" for i in range(MAX_RECIPIENTS)]
+    assert [r.status for r in got.recipients] == [f"5.1.{i % 8}" for i in range(MAX_RECIPIENTS)]  # the last one too
+    assert parse_bounce(text) == got.recipients
+
+
+def test_recipients_are_counted_across_an_mbox():
+    one = mail("This is the mail system.\n\n" + _postfix_lines(60))
+    mbox = "".join(f"From MAILER-DAEMON Mon Jan  1 00:00:0{i} 2024\n{one}\n" for i in range(2))
+    got = read_bounce(mbox)
+    assert (len(got.recipients), got.found) == (MAX_RECIPIENTS, 120)
+
+
+def test_a_bounce_within_the_cap_is_read_whole():
+    got = read_bounce(mail(f"Failed.\n\nReporting-MTA: dns; x\n\n{_dsn_blocks(3)}"))
+    assert (len(got.recipients), got.found) == (3, 3)
+    assert read_bounce("what does 550 5.1.1 mean?").found == 1
+    assert read_bounce("no code here").found == 0
 
 
 def test_recipient_is_frozen_and_has_exactly_the_contract_keys():

@@ -69,6 +69,55 @@ DECOYS = [
 ]
 
 
+# Look-alike characters: the same code as its ASCII spelling (text, [codes]).
+UNICODE_SHAPES = [
+    ("550\u20105.1.1", ["550-5.1.1"]),  # U+2010 hyphen
+    ("550\u20115.1.1", ["550-5.1.1"]),  # non-breaking hyphen
+    ("550\u20125.1.1", ["550-5.1.1"]),  # figure dash
+    ("550\u20135.1.1", ["550-5.1.1"]),  # en dash
+    ("550\u20145.1.1", ["550-5.1.1"]),  # em dash
+    ("550\u20155.1.1", ["550-5.1.1"]),  # horizontal bar
+    ("550\u22125.1.1", ["550-5.1.1"]),  # minus sign
+    ("550\uff0d5.1.1", ["550-5.1.1"]),  # fullwidth hyphen-minus
+    ("550 5\uff0e1\uff0e1", ["550-5.1.1"]),  # fullwidth full stops
+    ("\uff15\uff15\uff10-\uff15.\uff11.\uff11", ["550-5.1.1"]),  # fullwidth digits
+    ("\uff15\uff15\uff10\uff0d\uff15\uff0e\uff11\uff0e\uff11", ["550-5.1.1"]),  # all fullwidth
+    ("550\u00a05.1.1", ["550-5.1.1"]),  # no-break space
+    ("550\u202f5.1.1", ["550-5.1.1"]),  # narrow no-break space
+    ("550\u3000\uff035.1.1", ["550-5.1.1"]),  # ideographic space, fullwidth '#'
+    ("\uff08#5.1.1\uff09", ["5.1.1"]),  # fullwidth parentheses
+    ("error \uff15\uff15\uff14 today", ["554"]),
+    ("421\u20134.7.28 then 5.1.1", ["421-4.7.28", "5.1.1"]),
+]
+
+UNICODE_DECOYS = [
+    "call 555\u20101234",
+    "call +1 421\u00a0550\u00a04477",
+    "upgraded to \uff56\uff15.\uff12.\uff12",
+    "server \uff11\uff10.\uff15.\uff11.\uff11 refused",
+    "sent on \uff15.\uff11.\uff12\uff10\uff12\uff14",  # a date
+    "phone (\uff14\uff11\uff15) \uff15\uff15\uff10\u2010\uff11\uff12\uff13\uff14",
+]
+
+
+@pytest.mark.parametrize("text,expected", UNICODE_SHAPES)
+def test_unicode_look_alikes_are_the_same_code(text, expected):
+    assert [f.code for f in find_codes(text)] == expected
+
+
+@pytest.mark.parametrize("text", UNICODE_DECOYS)
+def test_unicode_decoys_are_ignored(text):
+    assert find_codes(text) == []
+
+
+@pytest.mark.parametrize("written", ["\uff15\uff15\uff10-\uff15.\uff11.\uff11", "550\u20105.1.1", "550\u00a05.1.1"])
+def test_found_text_is_the_users_own_spelling(written):
+    text = f"Reply failed: {written} user unknown"
+    (f,) = find_codes(text)
+    assert f.text == written == text[f.start : f.end]
+    assert (f.reply, f.enhanced) == ("550", "5.1.1")
+
+
 @pytest.mark.parametrize("text,expected", SHAPES)
 def test_shapes(text, expected):
     assert [f.code for f in find_codes(text)] == expected

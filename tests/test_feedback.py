@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import app.feedback as fb
+from app.errors import BouncebotError
 from app.feedback import BadFeedback, FeedbackStore, export_down
 from evals.run import load_cases
 
@@ -59,3 +64,194 @@ def test_cli_export(tmp_path):
     r = subprocess.run([str(bin_), "feedback", "export"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "BOUNCEBOT_FEEDBACK_DB": str(tmp_path / "none.sqlite3")})
     assert r.returncode == 1 and "No feedback yet" in r.stderr
+
+
+# ---------------------------------------------------------------------------- limits (finding 4)
+
+KB = 1024
+
+
+def _raises_too_large(store, field: str, limit: str, **post):
+    before = store.count()
+    with pytest.raises(fb.FeedbackTooLarge, match=field) as e:
+        store.add(**{"rating": "down", "question": "q", "answer": "a", **post})
+    assert limit in str(e.value) and e.value.field == field
+    assert store.count() == before
+
+
+@pytest.mark.parametrize(
+    "field,post,limit",
+    [
+        # bytes, not characters: 102,401 two-byte characters are 204,802 bytes
+        ("question", {"question": "é" * (100 * KB + 1)}, "204,800 bytes"),
+        ("answer", {"answer": "x" * (64 * KB + 1)}, "65,536 bytes"),
+        ("answer", {"answer": "x" * 10_000_000}, "65,536 bytes"),  # the 10 MB body the finding stored
+        ("comment", {"comment": "x" * 2001}, "2,000 characters"),
+        ("codes", {"codes": [{"code": "5.1.1"}] * 101}, "100 items"),
+        ("codes", {"codes": [{"code": "x" * (64 * KB)}]}, "65,536 bytes"),
+        ("sources", {"sources": [{"text": "x" * (40 * KB)}, {"text": "y" * (40 * KB)}]}, "65,536 bytes"),
+    ],
+    ids=["question", "answer", "answer-10MB", "comment", "codes-count", "codes-size", "sources-size"],
+)
+def test_each_field_has_a_size_limit(tmp_path, field, post, limit):
+    _raises_too_large(FeedbackStore(tmp_path / "f.sqlite3"), field, limit, **post)
+
+
+def test_what_fits_the_limits_is_stored(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store.add("down", "x" * (200 * KB), "y" * (64 * KB), "z" * 2000, codes=[{"c": 1}] * 100,
+              sources=[{"text": "s" * (60 * KB)}])
+    assert store.count() == 1 and len(store.all()[0].question) == 200 * KB
+
+
+def test_limits_come_from_the_settings(tmp_path):
+    from app.config import BadSetting, Settings
+
+    s = Settings.from_env({"BOUNCEBOT_FEEDBACK_DB": str(tmp_path / "f.sqlite3"), "BOUNCEBOT_MAX_QUESTION_BYTES": "1000",
+                           "BOUNCEBOT_FEEDBACK_MAX_MB": "0.5", "BOUNCEBOT_FEEDBACK_RATE": "7/hour"})
+    assert (s.feedback_max_mb, s.feedback_rate) == (0.5, "7/hour")
+    defaults = Settings.from_env({})
+    assert (defaults.feedback_max_mb, defaults.feedback_rate) == (100, "30/minute")
+    store = FeedbackStore.from_settings(s)
+    assert store.path == tmp_path / "f.sqlite3"
+    assert (store.limits.question_bytes, store.limits.store_bytes) == (1000, 512 * KB)
+    _raises_too_large(store, "question", "1,000 bytes", question="x" * 1001)
+    for name, bad in [("BOUNCEBOT_FEEDBACK_RATE", "30"), ("BOUNCEBOT_FEEDBACK_RATE", "0/minute"),
+                      ("BOUNCEBOT_FEEDBACK_MAX_MB", "0"), ("BOUNCEBOT_FEEDBACK_MAX_MB", "lots")]:
+        with pytest.raises(BadSetting, match=name):
+            Settings.from_env({name: bad})
+
+
+def test_the_stored_size_is_capped_and_pruning_frees_it(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    store = FeedbackStore(path, limits=fb.FeedbackLimits(store_bytes=256 * KB))
+    with pytest.raises(fb.FeedbackFull) as e:
+        for _ in range(100):
+            store.add("down", "q", "a" * (16 * KB))
+    assert e.value.http_status == 507
+    assert "BOUNCEBOT_FEEDBACK_MAX_MB" in str(e.value) and "bouncebot feedback export" in str(e.value)
+    full = store.count()
+    assert 5 < full < 16  # 16 rows of 16 KB would be the whole cap
+    with pytest.raises(fb.FeedbackFull):
+        store.add("down", "q", "a" * (16 * KB))
+    assert store.count() == full
+    # what the message tells the operator to do: export, then delete old rows (from another connection)
+    with sqlite3.connect(path) as other:
+        other.execute("DELETE FROM feedback WHERE id <= ?", (full - 2,))
+    other.close()
+    store.add("down", "q", "a" * (16 * KB))  # room again, without a restart
+    assert store.count() == 3
+
+
+# ---------------------------------------------------------------------------- lost writes (finding 9)
+
+
+def test_a_deleted_directory_is_an_error_not_a_silent_write(tmp_path):
+    path = tmp_path / "data" / "f.sqlite3"
+    store = FeedbackStore(path)
+    store.add("down", "q", "a")
+    shutil.rmtree(path.parent)
+    with pytest.raises(fb.FeedbackUnavailable, match="deleted or replaced") as e:
+        store.add("down", "q", "a")
+    assert e.value.http_status == 503 and str(path) in str(e.value) and "restart" in str(e.value).lower()
+    assert store.count() == 1  # nothing was written into the unlinked file
+    assert not path.exists()
+
+
+def test_a_replaced_file_is_an_error(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    store = FeedbackStore(path)
+    FeedbackStore(tmp_path / "other.sqlite3").add("up", "q", "a")
+    os.replace(tmp_path / "other.sqlite3", path)  # e.g. a backup restored under the running server
+    with pytest.raises(fb.FeedbackUnavailable, match="deleted or replaced"):
+        store.add("down", "q", "a")
+
+
+def test_a_database_that_became_read_only_is_an_error(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store._db.execute("PRAGMA query_only = ON")  # SQLite then refuses writes as for a read-only file
+    with pytest.raises(fb.FeedbackUnavailable, match="read-only") as e:
+        store.add("down", "q", "a")
+    assert e.value.http_status == 503 and not isinstance(e.value, fb.FeedbackFull)
+    assert isinstance(e.value, BouncebotError) and isinstance(e.value.__cause__, sqlite3.OperationalError)
+
+
+def test_a_full_disk_is_an_error(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite then reports 'database or disk is full'
+    with pytest.raises(fb.FeedbackFull, match="full") as e:
+        store.add("down", "q", "a" * (32 * KB))
+    assert e.value.http_status == 507 and store.count() == 0
+
+
+def test_commits_are_durable(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: each commit is synced to disk
+
+
+def _ordinary_user():
+    """For subprocess(preexec_fn=...): as root, drop the capabilities that let root write read-only
+    files (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so file modes apply as for any user."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2, 3):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; takes effect at exec
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+OPEN = """
+import sys
+from app.feedback import FeedbackStore, FeedbackUnavailable
+try:
+    FeedbackStore(sys.argv[1])
+except FeedbackUnavailable as e:
+    print(e); sys.exit(7)
+print("opened")
+"""
+
+
+@pytest.mark.parametrize("case", ["file read-only", "folder read-only", "new file in read-only folder"])
+def test_start_up_refuses_a_database_it_cannot_write(tmp_path, case):
+    if sys.platform != "linux":
+        pytest.skip("uses Linux capabilities to drop root's override of file modes")
+    folder = tmp_path / "data"
+    path = folder / "f.sqlite3"
+    FeedbackStore(path).close()
+    if case == "file read-only":
+        path.chmod(0o444)
+    elif case == "new file in read-only folder":
+        path = folder / "new.sqlite3"
+    if case != "file read-only":
+        folder.chmod(0o555)
+    try:
+        r = subprocess.run([sys.executable, "-c", OPEN, str(path)], capture_output=True, text=True, cwd=ROOT,
+                           preexec_fn=_ordinary_user if os.geteuid() == 0 else None, timeout=60)
+    except subprocess.SubprocessError as e:  # prctl refused (no CAP_SETPCAP): root would write anyway
+        pytest.skip(f"cannot run without root's override of file modes here: {e}")
+    finally:
+        folder.chmod(0o755)
+    assert r.returncode == 7, r.stdout + r.stderr
+    assert str(path) in r.stdout and "writ" in r.stdout and "BOUNCEBOT_FEEDBACK_DB" in r.stdout
+
+
+def test_start_up_refuses_a_path_it_cannot_open(tmp_path):
+    (tmp_path / "a-folder.sqlite3").mkdir()
+    with pytest.raises(fb.FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
+        FeedbackStore(tmp_path / "a-folder.sqlite3")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(fb.FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
+        FeedbackStore(tmp_path / "a-file" / "f.sqlite3")
+
+
+def test_read_only_opening_reads_and_refuses_writes(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    writer = FeedbackStore(path)
+    writer.add("down", "q", "a")
+    reader = FeedbackStore(path, read_only=True)  # what an export needs; no write check at opening
+    assert reader.count() == 1 and reader.all()[0].question == "q"
+    with pytest.raises(fb.FeedbackUnavailable, match="read-only"):
+        reader.add("down", "q", "a")
+    assert writer.problem() is None
+    path.unlink()
+    assert "deleted or replaced" in writer.problem()

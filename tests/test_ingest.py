@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import MalformedArticle
-from app.store import fingerprint, make_client
+from app.store import fingerprint, make_client, open_collection
 from ingest.chunks import chunk_articles
 from ingest.indexer import ingest, kb_fingerprint
 from ingest.articles import load_articles
@@ -40,8 +40,13 @@ class CountingEmbedder:
         return self.real.embed_documents(texts)
 
 
+def index(client, settings):
+    """The collection readers open (the index's current version)."""
+    return open_collection(client, settings)
+
+
 def state(client, settings):
-    col = client.get_collection(settings.collection)
+    col = index(client, settings)
     got = col.get(include=["metadatas"])
     return sorted(got["ids"]), col.metadata
 
@@ -52,7 +57,7 @@ def test_first_ingest_indexes_sections_and_rows(kb_copy, make_settings, embedder
     report = ingest(settings, client, CountingEmbedder(embedder), progress=False)
     assert (report.articles, report.rows) == (1, 7)
     assert report.added == report.chunks and report.kept == report.removed == 0
-    col = client.get_collection(settings.collection)
+    col = index(client, settings)
     assert col.count() == report.chunks
     assert col.configuration["hnsw"]["space"] == "cosine"
     rows = col.get(where={"kind": "row"}, include=["metadatas"])["metadatas"]
@@ -108,7 +113,7 @@ def test_edit_add_and_delete_articles_touch_exactly_their_chunks(kb_copy, make_s
     (kb_copy / "spf.md").unlink()
     report = ingest(settings, client, CountingEmbedder(embedder), progress=False)
     assert (report.added, report.removed) == (0, 2)
-    col = client.get_collection(settings.collection)
+    col = index(client, settings)
     assert col.get(where={"article_path": "spf.md"})["ids"] == []
     assert len(set(original_ids) - set(state(client, settings)[0])) == 1  # only the edited section differs
 
@@ -141,3 +146,21 @@ def test_ids_are_content_hashes():
     assert [x.id for x in a] == [x.id for x in b]
     assert not {x.id for x in a} & {x.id for x in c}  # another model re-embeds everything
     assert fingerprint([x.id for x in a]) == fingerprint([x.id for x in reversed(a)])
+
+
+def test_kept_documents_carry_the_articles_current_lines(kb_copy, make_settings, embedder):
+    """A paragraph added near the top moves every later section down: the
+    documents kept (not embedded again) still cite their current line."""
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    ingest(settings, client, CountingEmbedder(embedder), progress=False)
+    path = kb_copy / "common-email-delivery-errors.md"
+    text = path.read_text(encoding="utf-8")
+    first = "Delivery failure notes do not reopen closed conversations automatically."
+    path.write_text(text.replace(first, first + "\n\nA new paragraph.\n", 1), encoding="utf-8")
+    report = ingest(settings, client, CountingEmbedder(embedder), progress=False)
+    assert report.kept > 0
+    got = index(client, settings).get(include=["metadatas"])
+    indexed = dict(zip(got["ids"], got["metadatas"]))
+    chunks = chunk_articles(load_articles(kb_copy), embedder.name)
+    assert {c.id: c.metadata["line"] for c in chunks} == {i: m["line"] for i, m in indexed.items()}

@@ -51,6 +51,16 @@ CASES = [
     ("10.5.1.1", []),
     ("v5.2.2", []),
     ("550 5.1.1 and 550 5.7.26", [("550-5.1.1", "550-5.1.1"), ("550-5.7.26", None)]),
+    # look-alike characters: one code, matched as its ASCII spelling
+    ("550\u20105.1.1", [("550-5.1.1", "550-5.1.1")]),  # U+2010 hyphen: one exact row, not 550 and 5.1.1
+    ("550\u20135.1.1", [("550-5.1.1", "550-5.1.1")]),  # en dash
+    ("550\u22125.1.1", [("550-5.1.1", "550-5.1.1")]),  # minus sign
+    ("\uff15\uff15\uff10-\uff15.\uff11.\uff11", [("550-5.1.1", "550-5.1.1")]),  # fullwidth digits
+    ("\uff15\uff15\uff10\uff0d\uff15\uff0e\uff11\uff0e\uff11", [("550-5.1.1", "550-5.1.1")]),
+    ("550\u00a05.1.1", [("550-5.1.1", "550-5.1.1")]),  # no-break space
+    ("421\u20104.7.28", [("421-4.7.28", "421-4.7.28")]),
+    ("\uff15.\uff17.\uff11", [("5.7.1", "550-5.7.1")]),
+    ("550\u20105.7.26", [("550-5.7.26", None)]),  # still never exact
 ]
 
 
@@ -111,7 +121,10 @@ def test_exact_codes_carry_no_explanation_but_a_reason(table):
 def test_langchain_tool_gives_the_same_contract(table):
     tool = make_lookup_tool(table)
     out = json.loads(tool.invoke({"text": "bounced with 552 5.2.2 and 450 4.2.2"}))
-    assert out == {"codes": [m.as_contract() for m in table.lookup("bounced with 552 5.2.2 and 450 4.2.2")]}
+    from app.startup import lookup_contract
+
+    expected = lookup_contract(table, "bounced with 552 5.2.2 and 450 4.2.2")  # what `lookup --json` prints
+    assert out == {"codes": expected["codes"], "limits": expected["limits"]}
     assert [c["match"] for c in out["codes"]] == ["exact", "none"]
 
 
@@ -147,6 +160,12 @@ def test_a_bounce_message_counts_its_decisive_code_not_every_token(table):
     assert [r.to_dict()["recipient"] for r in recipients] == ["pat@example.org"]
     assert [(m.found.code, m.row.code if m.row else None) for m in matches] == [("550-5.1.1", "550-5.1.1")]
     assert [m.found.code for m in table.lookup(DSN)] == ["550-5.1.1"]  # the fast path agrees
+
+
+def test_contract_text_is_the_users_own_spelling(table):
+    (m,) = table.lookup("it said \uff15\uff15\uff10-\uff15.\uff11.\uff11 twice")
+    c = m.as_contract()
+    assert (c["text"], c["code"], c["match"]) == ("\uff15\uff15\uff10-\uff15.\uff11.\uff11", "550-5.1.1", "exact")
 
 
 def test_a_question_counts_every_code(table):

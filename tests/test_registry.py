@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import Explanation, action_for, data, explain
+from app.registry import Explanation, action_for, data, explain, named_providers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,6 +201,21 @@ def test_provider_reading_needs_the_provider_named(context, basis):
     got = explain("550", "5.7.26", context)
     assert got.basis == basis
     assert ("Gmail" in got.meaning) == (basis == "provider")
+
+
+def test_providers_named_once_by_the_caller_are_used_as_given():
+    assert explain("550", "5.7.26", "mx.google.com said", providers=set()).basis == "registry"
+    assert explain("550", "5.7.26", None, providers={"Gmail"}).basis == "provider"
+    assert explain("550", "5.7.26", None, providers=named_providers("mx.google.com said")).basis == "provider"
+
+
+@pytest.mark.parametrize(
+    "text,providers",
+    [("", set()), ("mx.google.com said", {"Gmail"}), ("GSMTP and Protection.Outlook.com", {"Gmail", "Microsoft"}),
+     ("yahoo, hotmail and gmail", {"Gmail", "Microsoft", "Yahoo"}), ("mail.example.org", set())],
+)
+def test_named_providers(text, providers):
+    assert named_providers(text) == providers
 
 
 def test_shared_provider_pair_shows_every_provider():

@@ -8,6 +8,7 @@ timeout) instead of sleeping: answers are streamed in block by block.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from urllib.parse import urlsplit
 
@@ -105,6 +106,37 @@ def test_pasted_html_is_shown_as_text_and_never_run(chat, seen):
     chat.wait_for_timeout(500)  # give a (wrongly) inserted <img> time to fail and fire onerror
     assert seen["dialogs"] == []
     assert not [u for u in seen["requests"] if urlsplit(u).path.endswith("/x")]
+
+
+# Pastes that got markup out of the old user bubble (finding 5): a four- or five-backtick
+# line closed its fence; on one line Markdown was not escaped at all.
+HOSTILE_PASTES = [
+    "````\n</code></pre><img src=http://evil.example/fence.png><form action=http://evil.example/form>"
+    "<button>go</button></form><a href=http://evil.example/a>click</a>",
+    "`````\n<img src=x onerror=alert(1)>\n````\n<img src=http://evil.example/five.png>",
+    "![p](http://evil.example/one.png) [link](http://evil.example/l) <http://evil.example/auto> "
+    "http://evil.example/bare www.evil.example pat@evil.example [j](javascript:alert(1)) &lt;b&gt;",
+]
+
+
+def test_pasted_markdown_and_fences_stay_text_and_load_nothing(chat, seen):
+    # An evil.example request would fail on DNS anyway; abort it at once (it is still recorded).
+    chat.route(re.compile(r"^https?://([^/]*\.)?evil\.example([:/]|$)"), lambda route: route.abort())
+    users = chat.get_by_test_id("user")
+    for i, paste in enumerate(HOSTILE_PASTES):
+        ask(chat, paste)
+        user = users.nth(i)
+        if "\n" in paste:
+            expect(user.locator("pre code")).to_have_text(paste)  # verbatim, in one block
+        else:
+            expect(user).to_have_text(paste)
+        for tag in ("img", "form", "a", "input", "button:not(.copy_code_button)"):
+            expect(user.locator(tag)).to_have_count(0)
+    for where in ("img[src*='evil']", "form[action*='evil']", "a[href*='evil']", "a[href^='javascript']"):
+        expect(chat.locator(where)).to_have_count(0)  # nowhere on the page: bubbles, answers, cards
+    chat.wait_for_timeout(500)  # time for a (wrongly) inserted <img> to load or fire onerror
+    assert [u for u in seen["requests"] if "evil.example" in u] == []
+    assert seen["dialogs"] == []
 
 
 def test_thumbs_down_with_a_comment_is_stored(chat, store):
