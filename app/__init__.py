@@ -1,24 +1,18 @@
 """Bouncebot: answers support agents' questions about bounced email replies.
 
-The package is split by role:
+The package is split into layers, each importing only those below it
+(``tests/unit/test_layers.py`` holds that):
 
-- ``config``     one settings object, read once from the environment
-- ``errors``     the exceptions a user can cause, each with a message saying what to do
-- ``codes``      finding SMTP reply codes and enhanced status codes in free text
-- ``bounce``     reading pasted bounce messages: recipients and decisive codes (``_mime``)
-- ``lookup``     matching found codes against the article's error table (exact or not)
-- ``registry``   general meanings of codes the table lacks, from data files
-- ``tools``      the look-up as a LangChain tool
-- ``embeddings`` the offline MiniLM embedding model (run through ONNX)
-- ``store``      the Chroma client (embedded or server) and the index's fingerprint
-- ``retrieval``  hybrid dense + BM25 search over the index
-- ``answer``     composing the answer contract from look-up and retrieval
-- ``startup``    building the clients once
-- ``chat``       the agents' Gradio chat (built separately from launching)
-- ``api``        the JSON API; ``feedback`` the SQLite feedback store
-- ``widget``     the help-centre widget and the /demo page
-- ``server``     one FastAPI app serving all of the above
-- ``cli``        the ``bouncebot`` command
+- ``config``, ``errors``, ``_data``   settings, every error a user can cause, data files
+- ``knowledge``   articles, sections, error-table rows; parsing; index documents
+- ``codes``       finding codes in text, the table, the code registries, pasted bounces
+- ``search``      embeddings, the Chroma client and index, the store guard, hybrid retrieval
+- ``answering``   the answer policy and the services built once at start-up
+- ``web``         the server: JSON API, chat, widget, security, feedback log
+- ``cli``         the ``bouncebot`` command
+
+``ingest`` (beside ``app``) builds the index from ``knowledge`` with the
+``search`` layer's embedder and store; ``evals`` depends on all of it.
 """
 
 import os

@@ -1,5 +1,6 @@
-"""Reading the data files that live in app/data/ (wording, examples, code
-registry, other article titles): YAML through libyaml when it is there."""
+"""Reading the data files that live beside the code that uses them, in each
+layer's ``data/`` folder (wording, examples, code registries, other article
+titles): YAML through libyaml when it is there."""
 
 from __future__ import annotations
 
@@ -15,5 +16,11 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=LOADER)
 
 
-def data_file(name: str) -> Any:
-    return load_yaml(resources.files("app").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+def data_text(package: str, name: str) -> str:
+    """The text of ``<package>/data/<name>`` (``package`` as in ``app.codes``)."""
+    return resources.files(package).joinpath(f"data/{name}").read_text(encoding="utf-8")
+
+
+def data_file(package: str, name: str) -> Any:
+    """``<package>/data/<name>`` parsed as YAML."""
+    return load_yaml(data_text(package, name))

@@ -18,8 +18,8 @@ import argparse
 import json
 import sys
 
-from .config import Settings
-from .errors import BadQuestion, BouncebotError
+from app.config import Settings
+from app.errors import BadQuestion, BouncebotError
 
 
 def _print_json(obj) -> None:
@@ -36,8 +36,8 @@ def _read_text(args_text: list[str]) -> str:
 def cmd_ingest(settings: Settings, args) -> int:
     from ingest.indexer import ingest
 
-    from .embeddings import Embedder
-    from .store import make_client, where
+    from app.search.embeddings import Embedder
+    from app.search.chroma import make_client, where
 
     print(f"Ingesting {settings.kb_dir} into {where(settings)} ...", file=sys.stderr)
     report = ingest(settings, make_client(settings), Embedder.from_settings(settings), progress=True)
@@ -82,8 +82,8 @@ def _print_lookup(result: dict) -> None:
 
 
 def cmd_lookup(settings: Settings, args) -> int:
-    from .lookup import CodeTable
-    from .startup import load_kb, lookup_contract
+    from app.codes.table import CodeTable
+    from app.answering.services import load_kb, lookup_contract
 
     table = CodeTable.from_articles(load_kb(settings))
     inputs: list[tuple[str | None, str]] = []
@@ -108,7 +108,7 @@ def cmd_lookup(settings: Settings, args) -> int:
 
 
 def cmd_ask(settings: Settings, args) -> int:
-    from .startup import build
+    from app.answering.services import build
 
     services = build(settings)
     answerer = services.answerer
@@ -154,7 +154,7 @@ def _ask_batch(answerer, args) -> int:
 
 
 def cmd_serve(settings: Settings, args) -> int:
-    from .server import serve
+    from app.web.server import serve
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     serve(settings)
@@ -162,16 +162,16 @@ def cmd_serve(settings: Settings, args) -> int:
 
 
 def cmd_feedback(settings: Settings, args) -> int:
-    from .feedback import FeedbackStore, export_down
+    from app.web.feedback import FeedbackLog, export_down
 
     if not settings.feedback_db.exists():
         raise BouncebotError(f"No feedback yet: {settings.feedback_db} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
-    store = FeedbackStore.from_settings(settings, read_only=True)
+    feedback_log = FeedbackLog.from_settings(settings, read_only=True)
     if args.out in (None, "-"):
-        n = export_down(store, sys.stdout)
+        n = export_down(feedback_log, sys.stdout)
     else:
         with open(args.out, "w", encoding="utf-8") as f:
-            n = export_down(store, f)
+            n = export_down(feedback_log, f)
     print(f"Exported {n} thumbs-down answer(s) as eval cases.", file=sys.stderr)
     return 0
 

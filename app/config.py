@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import BouncebotError
+from app.errors import BouncebotError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ingest.articles import ARTICLE_SUFFIXES
+from app.knowledge.articles import ARTICLE_SUFFIXES
 
 
 class TextbookPipeline:

@@ -234,10 +234,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from app.config import Settings
-    from app.embeddings import Embedder
-    from app.lookup import CodeTable
-    from app.startup import build
-    from app.store import make_client
+    from app.search.embeddings import Embedder
+    from app.codes.table import CodeTable
+    from app.answering.services import build
+    from app.search.chroma import make_client
     from evals.baselines import TextbookPipeline
     from ingest.indexer import ingest
 

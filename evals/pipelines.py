@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from app.errors import BadQuestion
-from app.retrieval import HybridRetriever
-from ingest.articles import INTRO, load_articles
+from app.search.retrieval import HybridRetriever
+from app.knowledge.articles import INTRO, load_articles
 
 from .metrics import norm
 

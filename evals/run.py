@@ -52,7 +52,7 @@ def table_rows(services) -> dict[str, tuple[str, str]]:
 
 
 def build_pipelines(names, services) -> list:
-    from app.retrieval import HybridRetriever
+    from app.search.retrieval import HybridRetriever
 
     from .pipelines import BouncebotPipeline, RetrieverOnlyPipeline, TextbookAdapter
 
@@ -96,9 +96,9 @@ def evaluate(pipelines, cases, rows) -> dict:
 
 def build_services(tmp: Path):
     from app.config import Settings
-    from app.embeddings import Embedder
-    from app.startup import build
-    from app.store import make_client
+    from app.search.embeddings import Embedder
+    from app.answering.services import build
+    from app.search.chroma import make_client
     from ingest.indexer import ingest
 
     settings = Settings.from_env().with_(index_dir=tmp / "index", collection="eval")

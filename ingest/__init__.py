@@ -1,8 +1,7 @@
 """Ingest: turn the help-centre articles in the KB folder into a vector index.
 
-- ``articles``  parse Markdown (with front matter), HTML (``_html``) and plain text into
-                sections and structured error-table rows
-- ``chunks``    cut articles into index documents with content-hash IDs
-- ``indexer``   sync those documents into Chroma: embed only what is new,
-                remove what is gone, never leave a half-written index
+``indexer`` syncs the documents of ``app.knowledge.chunks`` into Chroma with an
+embedder and a client handed to it: embed only what is new, build the new
+version aside and switch to it at the end, never leave a mixed index. It
+imports the knowledge and search layers only.
 """

@@ -19,22 +19,10 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import BouncebotError
-from app.store import (
-    CREATED,
-    CURRENT,
-    HEAD,
-    PREVIOUS,
-    COSINE,
-    current_version,
-    fingerprint,
-    get_collection,
-    reading_store,
-    version_name,
-    where,
-)
+from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, COSINE, current_version, fingerprint, get_collection, reading_store, version_name, where
 
-from .articles import load_articles
-from .chunks import Chunk, chunk_articles
+from app.knowledge.articles import load_articles
+from app.knowledge.chunks import Chunk, chunk_articles
 
 PROGRESS_FROM = 64  # show a progress bar when embedding at least this many documents
 BATCH = 1000  # documents per call to Chroma (its limit is 5461 embedded)

@@ -16,8 +16,8 @@ SEED = SHARED / "seeds" / "000_1c1376f403b2622a.txt"
 
 def kb_documents() -> int:
     """How many index documents the project's KB makes (sections and rows)."""
-    from ingest.articles import load_articles
-    from ingest.chunks import chunk_articles
+    from app.knowledge.articles import load_articles
+    from app.knowledge.chunks import chunk_articles
 
     return len(chunk_articles(load_articles(KB), "any"))
 
@@ -25,7 +25,7 @@ def kb_documents() -> int:
 @pytest.fixture(scope="session")
 def embedder():
     from app.config import Settings
-    from app.embeddings import Embedder
+    from app.search.embeddings import Embedder
 
     return Embedder.from_settings(Settings()).load()
 
@@ -53,7 +53,7 @@ def make_settings(tmp_path):
 def indexed_settings(tmp_path_factory, embedder):
     """The project's KB ingested once into a real persistent Chroma."""
     from app.config import Settings
-    from app.store import make_client
+    from app.search.chroma import make_client
     from ingest.indexer import ingest
 
     settings = Settings().with_(kb_dir=KB, index_dir=tmp_path_factory.mktemp("index"), collection="session_kb")
@@ -63,7 +63,7 @@ def indexed_settings(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="session")
 def services(indexed_settings, embedder):
-    from app.startup import build
+    from app.answering.services import build
 
     return build(indexed_settings, embedder=embedder)
 
@@ -74,19 +74,19 @@ def answerer(services):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def feedback_log(tmp_path_factory):
     """A feedback store of its own for each test module."""
-    from app.feedback import FeedbackStore
+    from app.web.feedback import FeedbackLog
 
-    return FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
+    return FeedbackLog(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
 
 
 @pytest.fixture(scope="module")
-def server(services, store):
+def server(services, feedback_log):
     """The whole app (API, chat, widget) on loopback."""
-    from app.server import create_app
+    from app.web.server import create_app
 
     from .servers import LiveServer
 
-    with LiveServer(create_app(services, store)) as s:
+    with LiveServer(create_app(services, feedback_log)) as s:
         yield s

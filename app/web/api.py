@@ -1,0 +1,129 @@
+"""The JSON API: the same answers as ``bouncebot ask --json``, as data.
+
+    POST /api/ask        {"question": str}            -> the answer contract
+    GET  /api/lookup?q=  the code look-up alone (no model needed)
+    POST /api/feedback   {"rating": "up"|"down", "question", "answer", ...}
+    GET  /healthz        index and model state, counts
+
+Errors are JSON ``{"error": message}``: 422 for an empty question or a
+malformed body, 413 for a question over the size limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, Field
+
+from app.errors import BouncebotError
+
+
+log = logging.getLogger("bouncebot")
+
+
+def _valid_text(value: str) -> str:
+    """Reject lone UTF-16 surrogates (JSON allows ``"\\ud800"``; UTF-8 does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains characters that are not text (a lone UTF-16 surrogate); send valid UTF-8") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_text)]
+
+
+class AskRequest(BaseModel):
+    question: Text = Field(description="The agent's question, or a pasted bounce message.")
+
+
+class FeedbackRequest(BaseModel):
+    """Limits (413 beyond them, naming the field): question as for questions (BOUNCEBOT_MAX_QUESTION_BYTES),
+    answer 64 KB, comment 2,000 characters, codes and sources 100 items and 64 KB of JSON each."""
+
+    rating: Literal["up", "down"]
+    question: str = Field(description="The question the answer was for (at most BOUNCEBOT_MAX_QUESTION_BYTES).")
+    answer: str = Field("", description="The answer as given (at most 64 KB).")
+    comment: str = Field("", description="The agent's comment (at most 2,000 characters).")
+    answered: bool | None = None
+    codes: list = Field(default_factory=list, description="The answer's codes (at most 100, 64 KB as JSON).")
+    sources: list = Field(default_factory=list, description="The answer's sources (at most 100, 64 KB as JSON).")
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in exc.errors()
+        )
+        return error(422, f"Malformed request ({problems}). Send JSON such as {{\"question\": \"What does 550 5.1.1 mean?\"}}.")
+
+    @app.exception_handler(BouncebotError)
+    async def users_error(request: Request, exc: BouncebotError):
+        response = error(exc.http_status, str(exc))
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # Never a bare "Internal Server Error" in text/plain: the same JSON shape as every other error.
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error(500, "Something went wrong on the server while answering; the error was logged. "
+                          "Try again, and tell the team running Bouncebot if it keeps happening.")
+
+
+def api_routes(services, feedback_log) -> APIRouter:
+    r = APIRouter()
+    answerer = services.answerer
+
+    @r.post("/api/ask", summary="Answer a question (the answer contract)")
+    def ask(body: AskRequest) -> dict:
+        return answerer.ask(body.question).to_dict()
+
+    @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
+    def lookup(q: str = Query(..., description="text containing codes")) -> dict:
+        answerer.check(q)
+        return services.lookup(q)
+
+    from app.web.widget import RateLimiter  # imported here: app.widget imports this module
+
+    feedback_limiter = RateLimiter.from_setting(services.settings.feedback_rate)
+
+    @r.post("/api/feedback", summary="Thumbs up or down on an answer", status_code=201, responses={
+        413: {"description": "A field over its limit: `{\"error\": ...}` names the field and the limit"},
+        429: {"description": "Too many posts from this client (BOUNCEBOT_FEEDBACK_RATE): `{\"error\": ...}` "
+                             "with a Retry-After header"},
+        503: {"description": "Not saved: the feedback database cannot be written (deleted, read-only, ...)"},
+        507: {"description": "Not saved: the disk is full, or the stored feedback reached BOUNCEBOT_FEEDBACK_MAX_MB"},
+    })
+    def feedback(body: FeedbackRequest, request: Request) -> dict:
+        feedback_limiter.enforce(request, "feedback posts")
+        return {"id": feedback_log.add(**body.model_dump())}
+
+    @r.get("/healthz", summary="Index, vector store and model state (never waits on the store)")
+    async def healthz() -> dict:
+        store_state = services.search_status()
+        retriever = answerer.retriever_if_open()
+        documents = None if retriever is None else len(retriever)  # None: not open; store_state says why
+        degraded = store_state.get("state") != "ok" or documents is None
+        return {
+            "status": "degraded" if degraded else "ok",
+            "index": {"documents": documents, "where": services.where},
+            "store": store_state,
+            "model_loaded": services.embedder.loaded,
+            "table_rows": len(services.table.rows),
+            "feedback": feedback_log.count(),
+            "feedback_problem": feedback_log.problem(),  # None, or why a thumbs up/down would not be saved now
+        }
+
+    return r

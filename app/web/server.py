@@ -1,0 +1,83 @@
+"""One server: a FastAPI application serving the JSON API (``app.api``) and
+the help-centre widget (``app.widget``: /widget.js, /widget, /demo) with the
+Gradio chat mounted at ``/``.
+
+Clients (model, Chroma, feedback log) are built once in ``serve`` and
+passed to ``create_app``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from app.config import Settings
+from app.answering.services import Services, build
+
+
+def create_app(services: Services, feedback_log, settings: Settings | None = None):
+    """``settings`` defaults to ``services.settings`` (the widget's allowlist and rate come from it)."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
+
+    from app.web import widget
+    from app.web.api import api_routes, install_error_handlers
+    from app.web.chat import CSS, MAX_UPLOAD_BYTES, THEME, ChatUI
+    from app.web.security import BlockedPaths, BodyLimit, SecurityHeaders
+
+    settings = settings or services.settings
+    app = FastAPI(
+        title="Bouncebot",
+        version="0.1.0",
+        description="Answers support agents' questions about bounced email replies from the help article.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(api_routes(services, feedback_log))
+    _local_docs(app)
+    # Gradio adds no CORS headers of its own when the parent app has a CORSMiddleware: with no
+    # origins, no other site may call the chat's routes; the JSON API's allowlist is widget.install's.
+    app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
+    widget.install(app, services, settings)  # before the chat takes over "/"
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BlockedPaths, suffixes=UPLOAD_ROUTES)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, large_limit=settings.max_body_bytes * 8,
+                       prefixes=widget.API_PREFIXES)
+    demo = ChatUI(services.answerer, feedback_log=feedback_log, concurrency=settings.chat_concurrency).create_app()
+    return gr.mount_gradio_app(app, demo, path="/", theme=THEME, css=CSS, footer_links=["api"],
+                               max_file_size=MAX_UPLOAD_BYTES)
+
+
+# The chat has no file inputs: Gradio's routes that take files are closed (and capped at 0 bytes besides).
+UPLOAD_ROUTES = ("/gradio_api/upload", "/upload", "/gradio_api/process_recording", "/process_recording")
+
+
+def _local_docs(app) -> None:
+    """/docs from this server's own copy of Swagger UI (FastAPI's default loads it from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="Bouncebot API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js", swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from app.web.feedback import FeedbackLog
+
+    feedback_log = FeedbackLog.from_settings(settings)  # fails at once when the database cannot be written
+    services = build(settings).warm()  # fails fast (with the fix) when the index is missing or stale
+    app = create_app(services, feedback_log)
+    print(f"Bouncebot is answering on http://{settings.host}:{settings.port}/ "
+          f"(help-centre widget demo: http://{settings.host}:{settings.port}/demo)", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

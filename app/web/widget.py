@@ -1,0 +1,260 @@
+"""The help-centre widget: one script tag on any page adds a launcher that
+opens a compact chat panel served by this server.
+
+    GET  /widget.js          the loader a host page includes (launcher in a Shadow DOM)
+    GET  /widget             the panel (plain HTML/CSS/JS in an iframe), framable only
+                             by this server's own pages and BOUNCEBOT_ALLOWED_ORIGINS
+    GET  /widget/panel.js, /widget/panel.css, /widget/demo.css
+    POST /widget/api/ask     the answer contract, like /api/ask, rate-limited per client IP
+    GET  /demo               the article as a help-centre page with the widget on it
+
+CORS on the JSON API (/api/, /widget/api/, /healthz) follows the same
+allowlist; no cookies are used or needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from importlib import resources
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.middleware.cors import CORSMiddleware
+
+from app.web.api import AskRequest
+from app.config import Settings, parse_rate
+from app.errors import BouncebotError
+
+API_PREFIXES = ("/api/", "/widget/api/", "/healthz")
+UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
+STATIC_TYPES = {"panel.js": "text/javascript; charset=utf-8", "panel.css": "text/css; charset=utf-8",
+                "demo.css": "text/css; charset=utf-8"}
+
+
+def static_text(name: str) -> str:
+    return resources.files("app.web").joinpath(f"static/{name}").read_text(encoding="utf-8")
+
+
+class RateLimited(BouncebotError):
+    """Too many requests from one client: 429 with ``Retry-After``."""
+
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    """A token bucket per client: ``count`` requests, refilled evenly over ``period`` seconds.
+
+    In memory, per process; the least recently seen clients are forgotten
+    beyond ``max_clients`` (a forgotten client starts again with a full bucket).
+    """
+
+    def __init__(self, count: int, period: float, clock=time.monotonic, max_clients: int = 10_000):
+        self.capacity, self.period = count, period
+        self.per_second = count / period
+        self.clock, self.max_clients = clock, max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_setting(cls, rate: str, **kw) -> "RateLimiter":
+        count, period = parse_rate(rate)
+        return cls(count, period, **kw)
+
+    def describe(self) -> str:
+        unit = UNITS.get(int(self.period), f"{self.period:g} seconds")
+        return f"{self.capacity} per {unit}"
+
+    def enforce(self, request: Request, what: str) -> None:
+        """Take one token for ``request``'s client, or raise ``RateLimited`` saying how long to wait."""
+        wait = self.hit(client_key(request))
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise RateLimited(retry, f"Too many {what} from your connection: Bouncebot answers {self.describe()}. "
+                                     f"Please wait {retry} second{'s' if retry != 1 else ''} and try again.")
+
+    def hit(self, key: str) -> float:
+        """Take one token: 0 when allowed, else the seconds until the next token."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.per_second)
+            wait = 0.0
+            if tokens >= 1:
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / self.per_second
+            self._buckets[key] = (tokens, now)  # most recently seen last
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+def client_key(request: Request) -> str:
+    # uvicorn puts X-Forwarded-For here only for proxies in FORWARDED_ALLOW_IPS (loopback by default)
+    return request.client.host if request.client else "unknown"
+
+
+class ApiCORS:
+    """Starlette's CORSMiddleware on the JSON API's paths only; the Gradio app keeps its own rules."""
+
+    def __init__(self, app, origins: tuple[str, ...], prefixes: tuple[str, ...] = API_PREFIXES):
+        self.app, self.prefixes = app, prefixes
+        self.cors = CORSMiddleware(
+            app, allow_origins=list(origins), allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
+            allow_credentials=False, expose_headers=["Retry-After"], max_age=600,
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(self.prefixes):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def frame_ancestors(settings: Settings) -> str:
+    return " ".join(["frame-ancestors", "'self'", *settings.allowed_origins])
+
+
+def panel_csp(settings: Settings) -> str:
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            f"base-uri 'none'; form-action 'none'; {frame_ancestors(settings)}")
+
+
+def _script_json(data) -> str:
+    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' left to close the tag."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def panel_config(services, articles) -> dict:
+    from app.knowledge.chunks import row_text
+
+    from app._data import data_file
+
+    support = services.answerer.support
+    return {
+        "article": articles[0].title if articles else "",
+        "support": None if support is None else
+        {"article": support.article, "section": support.section, "url": support.url, "text": support.text},
+        # Passages that are table rows arrive as "code: meaning action"; the panel shows them as cards.
+        "rows": [{"code": r.code, "meaning": r.meaning, "action": r.action, "section": r.section, "url": r.url,
+                  "text": row_text(r)} for r in services.table.rows],
+        "examples": list(data_file("app.web", "examples.yaml"))[:3],
+    }
+
+
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    # html=False: any HTML in an article is shown as text; markdown-it refuses javascript:/data: links
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def demo_page(articles, script_src: str) -> str:
+    """The first article (the one with an error table, if any) as a help-centre page with the widget on it."""
+    from html import escape
+
+    md = _markdown()
+    article = next((a for a in articles if a.rows), articles[0] if articles else None)
+    body: list[str] = []
+    if article is not None:
+        body.append(f"<h1>{escape(article.title)}</h1>")
+        if article.subtitle:
+            body.append(f'<p class="hc-subtitle">{escape(article.subtitle)}</p>')
+        for section in article.sections:
+            if section.anchor:
+                level = min(max(len(section.heading_path), 2), 6)
+                body.append(f'<h{level} id="{escape(section.anchor)}">{escape(section.heading)}</h{level}>')
+            body.extend(md.render(block.text) for block in section.blocks)
+        if article.url:
+            body.append(f'<p class="hc-source">Original article: <a href="{escape(article.url)}" '
+                        f'rel="noopener noreferrer">{escape(article.url)}</a></p>')
+    title = escape(article.title if article else "Help Centre")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Help Centre (demo)</title>
+<link rel="stylesheet" href="/widget/demo.css">
+</head>
+<body>
+<header class="hc-top"><a class="hc-brand" href="/demo">Help Centre</a>
+<span class="hc-note">Demo page for the Bouncebot widget: the article from <code>kb/</code>.
+The chat button in the corner is the widget. <a href="/">Agents' chat</a></span></header>
+<main class="hc-article">
+<nav class="hc-crumbs" aria-label="Breadcrumb">Help Centre › Inbox › Email</nav>
+<article>
+{chr(10).join(body)}
+</article>
+</main>
+<script src="{escape(script_src)}" data-title="Email delivery help" data-accent="#0f766e" data-position="right"
+ data-greeting="Hi! Ask about an email delivery error, such as 550-5.1.1, or paste the failure message you got." async></script>
+</body>
+</html>
+"""
+
+
+def widget_routes(services, settings: Settings | None = None) -> APIRouter:
+    """The widget's routes (their 429 is ``RateLimited``, answered by the API's error handlers)."""
+    from app.answering.services import load_kb
+
+    settings = settings or services.settings
+    limiter = RateLimiter.from_setting(settings.widget_rate)
+    articles = load_kb(settings)
+    answerer = services.answerer
+    loader = static_text("widget.js")
+    panel = static_text("panel.html").replace("{{CONFIG}}", _script_json(panel_config(services, articles)))
+    statics = {name: static_text(name) for name in STATIC_TYPES}
+    r = APIRouter()
+
+    def rate_limit(request: Request) -> None:
+        limiter.enforce(request, "questions")
+
+    @r.get("/widget.js", include_in_schema=False)
+    def widget_js() -> Response:
+        return Response(loader, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+
+    @r.get("/widget", include_in_schema=False)
+    def widget_panel() -> Response:
+        return HTMLResponse(panel, headers={"Content-Security-Policy": panel_csp(settings),
+                                            "Cache-Control": "no-cache", **SECURITY_HEADERS})
+
+    @r.get("/widget/{name}", include_in_schema=False)
+    def widget_static(name: str) -> Response:
+        if name not in statics:
+            return JSONResponse({"error": f"No widget file named {name!r}."}, status_code=404)
+        return Response(statics[name], media_type=STATIC_TYPES[name],
+                        headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+
+    @r.post("/widget/api/ask", dependencies=[Depends(rate_limit)],
+            responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}},
+            summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
+    def widget_ask(body: AskRequest) -> dict:
+        return answerer.ask(body.question).to_dict()
+
+    @r.get("/demo", include_in_schema=False)
+    def demo(request: Request) -> Response:
+        html = demo_page(articles, f"{str(request.base_url).rstrip('/')}/widget.js")
+        return HTMLResponse(html, headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                       "base-uri 'none'; frame-ancestors 'self'",
+            **SECURITY_HEADERS})
+
+    return r
+
+
+def install(app, services, settings: Settings | None = None) -> None:
+    """Add the widget's routes and the API's CORS to ``app`` (before Gradio is mounted at /)."""
+    settings = settings or services.settings
+    app.include_router(widget_routes(services, settings))
+    app.add_middleware(ApiCORS, origins=settings.allowed_origins)

@@ -1,0 +1,180 @@
+"""The chat in a real browser (Debian's Chromium) against the real server:
+the real model, a real Chroma index and a temporary SQLite feedback store.
+
+Every assertion waits with Playwright's ``expect`` (it retries until the
+timeout) instead of sleeping: answers are streamed in block by block.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ...conftest import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS_SCREENSHOT = ROOT / "docs" / "chat.png"
+
+MEANING_550_511 = ("The email address is invalid or no longer exists. "
+                   "It may also happen if there is a typo in the customer’s email address.")
+ACTION_550_511 = "Confirm the customer’s email address and update the contact before sending again."
+BOUNCE_LIST_PASSAGE = ("If an email address repeatedly fails with a permanent delivery error, "
+                       "it may be added to a bounce or suppression list.")
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def seen(page: Page):
+    """Every request, websocket and dialog of the page, registered before it loads."""
+    log = {"requests": [], "websockets": [], "dialogs": []}
+    page.context.on("request", lambda r: log["requests"].append(r.url))
+    page.on("websocket", lambda ws: log["websockets"].append(ws.url))
+
+    def on_dialog(dialog):
+        log["dialogs"].append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return log
+
+
+@pytest.fixture
+def chat(server, page: Page, seen):
+    page.goto(f"{server.url}/")
+    expect(page.locator("#question textarea")).to_be_editable()
+    return page
+
+
+def ask(page: Page, question: str):
+    """Type a question, click Ask; returns the new bot bubble once it has started."""
+    bots = page.get_by_test_id("bot")
+    before = bots.count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    expect(bots).to_have_count(before + 1)
+    expect(page.locator("#question textarea")).to_have_value("")  # taken: cleared with the first streamed block
+    return bots.nth(before)
+
+
+def foreign_hosts(urls: list[str]) -> list[str]:
+    return [u for u in urls if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname not in LOOPBACK]
+
+
+def test_code_question_shows_the_tables_exact_words(chat):
+    bot = ask(chat, "What does 550-5.1.1 mean?")
+    card = chat.locator('#cards .bb-card.bb-exact[data-code="550-5.1.1"]')
+    expect(card).to_be_visible()
+    expect(card.locator(".bb-meaning")).to_have_text(MEANING_550_511)
+    expect(card.locator(".bb-action")).to_have_text(ACTION_550_511)
+    expect(chat.locator("#cards .bb-card.bb-none")).to_have_count(0)
+    expect(bot).to_contain_text(MEANING_550_511)
+    expect(bot).to_contain_text(ACTION_550_511)
+    expect(chat.get_by_test_id("user")).to_have_text("What does 550-5.1.1 mean?")
+
+
+def test_free_form_question_cites_the_section_and_its_passage(chat):
+    bot = ask(chat, "How do I get an address off the bounce list?")
+    expect(bot).to_contain_text(BOUNCE_LIST_PASSAGE)
+    expect(chat.locator("#cards")).to_contain_text("No SMTP code in the question.")
+    source = chat.locator("#sources details.bb-source").filter(has_text="Email address is on a bounce list").first
+    expect(source).to_be_visible()
+    passage = source.locator("blockquote")
+    expect(passage).to_be_hidden()  # collapsed until opened
+    source.locator(".bb-score").click()  # the summary, not its link (that opens the article)
+    expect(source).to_have_attribute("open", "")
+    expect(passage).to_be_visible()
+    expect(passage).to_contain_text(BOUNCE_LIST_PASSAGE)
+    assert len(chat.context.pages) == 1  # opening the passage did not follow the link
+
+
+def test_pasted_html_is_shown_as_text_and_never_run(chat, seen):
+    question = f"{XSS} what is 550-5.1.1"
+    bot = ask(chat, question)
+    expect(bot).to_contain_text(MEANING_550_511)
+    user = chat.get_by_test_id("user")
+    expect(user).to_have_text(question)  # the tag itself, as text (not escaped twice, not dropped)
+    for where in (user, bot, chat.locator("#cards"), chat.locator("#sources")):
+        expect(where.locator("img")).to_have_count(0)
+    chat.wait_for_timeout(500)  # give a (wrongly) inserted <img> time to fail and fire onerror
+    assert seen["dialogs"] == []
+    assert not [u for u in seen["requests"] if urlsplit(u).path.endswith("/x")]
+
+
+# Pastes that got markup out of the old user bubble (finding 5): a four- or five-backtick
+# line closed its fence; on one line Markdown was not escaped at all.
+HOSTILE_PASTES = [
+    "````\n</code></pre><img src=http://evil.example/fence.png><form action=http://evil.example/form>"
+    "<button>go</button></form><a href=http://evil.example/a>click</a>",
+    "`````\n<img src=x onerror=alert(1)>\n````\n<img src=http://evil.example/five.png>",
+    "![p](http://evil.example/one.png) [link](http://evil.example/l) <http://evil.example/auto> "
+    "http://evil.example/bare www.evil.example pat@evil.example [j](javascript:alert(1)) &lt;b&gt;",
+]
+
+
+def test_pasted_markdown_and_fences_stay_text_and_load_nothing(chat, seen):
+    # An evil.example request would fail on DNS anyway; abort it at once (it is still recorded).
+    chat.route(re.compile(r"^https?://([^/]*\.)?evil\.example([:/]|$)"), lambda route: route.abort())
+    users = chat.get_by_test_id("user")
+    for i, paste in enumerate(HOSTILE_PASTES):
+        ask(chat, paste)
+        user = users.nth(i)
+        if "\n" in paste:
+            expect(user.locator("pre code")).to_have_text(paste)  # verbatim, in one block
+        else:
+            expect(user).to_have_text(paste)
+        for tag in ("img", "form", "a", "input", "button:not(.copy_code_button)"):
+            expect(user.locator(tag)).to_have_count(0)
+    for where in ("img[src*='evil']", "form[action*='evil']", "a[href*='evil']", "a[href^='javascript']"):
+        expect(chat.locator(where)).to_have_count(0)  # nowhere on the page: bubbles, answers, cards
+    chat.wait_for_timeout(500)  # time for a (wrongly) inserted <img> to load or fire onerror
+    assert [u for u in seen["requests"] if "evil.example" in u] == []
+    assert seen["dialogs"] == []
+
+
+def test_thumbs_down_with_a_comment_is_stored(chat, feedback_log):
+    before = len(feedback_log.all("down"))
+    bot = ask(chat, "my reply bounced with 552-5.2.2, what now?")
+    expect(bot).to_contain_text("The recipient’s mailbox is full and cannot receive new messages.")
+    chat.locator("#comment textarea").fill("should say how long to wait")
+    # Gradio renders the feedback options as icon buttons labelled aria-label="Dislike" / "Like" under the answer.
+    chat.locator("#chat").get_by_role("button", name="Dislike", exact=True).last.click()
+    expect(chat.locator("#feedback-status")).to_contain_text("Thanks: saved as a case to review.")
+    saved = feedback_log.all("down")
+    assert len(saved) == before + 1
+    row = saved[-1]
+    assert (row.rating, row.question, row.comment) == ("down", "my reply bounced with 552-5.2.2, what now?",
+                                                       "should say how long to wait")
+    assert row.answered is True and row.codes[0]["row"]["code"] == "552-5.2.2"
+    assert "The recipient’s mailbox is full" in row.answer
+
+
+def test_every_request_stays_on_loopback(chat, seen):
+    ask(chat, "What does 550-5.1.1 mean?")
+    ask(chat, "How do I get an address off the bounce list?")
+    expect(chat.locator("#sources details.bb-source").first).to_be_visible()
+    assert len(seen["requests"]) > 10  # the page, its assets, the queue
+    assert any("/gradio_api/" in u for u in seen["requests"])
+    assert foreign_hosts(seen["requests"] + seen["websockets"]) == []
+
+
+def test_screenshot_of_a_code_answer(chat):
+    bot = ask(chat, "What does 550-5.1.1 mean?")
+    expect(bot).to_contain_text(ACTION_550_511)
+    expect(chat.locator("#cards .bb-card.bb-exact .bb-meaning")).to_have_text(MEANING_550_511)
+    chat.locator("#sources details.bb-source").first.locator(".bb-score").click()  # show a quoted passage
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "chat.png"
+    chat.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
+    assert shot.stat().st_size > 10_000
+    # The README's copy is committed: refresh it only when asked, so `make test` leaves git clean.
+    if not DOCS_SCREENSHOT.exists() or os.environ.get("UPDATE_SCREENSHOTS"):
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOT)

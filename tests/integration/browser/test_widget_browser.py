@@ -1,0 +1,367 @@
+"""The help-centre widget in a real browser (Debian's Chromium) on a host page
+served from a DIFFERENT origin (another port) than the bot, as on a real help
+centre: the bot allows that host origin and no other.
+
+Every assertion waits with Playwright's ``expect`` (it retries until the timeout).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from ...conftest import ROOT
+from ...servers import LiveServer, free_port
+from .test_chat_browser import ACTION_550_511, MEANING_550_511, XSS, foreign_hosts
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs"
+TITLE = "Delivery help"
+ACCENT_RGB = "rgb(124, 58, 237)"  # data-accent="#7c3aed"
+HOST_RED = "rgb(255, 0, 0)"
+
+HOST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Host help centre</title>
+<link rel="icon" href="data:,">
+<style>
+  * {{ font-family: "Courier New", monospace !important; }}
+  button {{ background: {red}; color: #fff; padding: 20px; border-radius: 0; }}
+  div, p, section, iframe {{ border: 5px dashed blue !important; }}
+  .card, .launcher, #bb-dialog {{ display: none !important; }}
+</style></head>
+<body>
+<h1>Host help centre</h1>
+<button id="host-button" type="button">Host button</button> clicked <output id="count">0</output> times
+<script>
+  window.hostBefore = Object.keys(window);
+  window.hostSheets = document.styleSheets.length;
+  (function () {{
+    var n = 0;
+    document.getElementById("host-button").addEventListener("click", function () {{
+      document.getElementById("count").textContent = String(++n);
+    }});
+  }})();
+</script>
+<script src="{bot}/widget.js" data-title="{title}" data-accent="#7c3aed" data-position="left"
+        data-greeting="Hello from the host's widget." async></script>
+</body></html>
+"""
+
+
+def host_app(bot_port: int):
+    """A tiny help centre on its own origin: a page with the bot's script tag (/?port=N: another bot)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    def page(request):
+        bot = f"http://127.0.0.1:{int(request.query_params.get('port', bot_port))}"
+        return HTMLResponse(HOST_PAGE.format(bot=bot, title=TITLE, red=HOST_RED))
+
+    return Starlette(routes=[Route("/", page)])
+
+
+def start_bot(services, feedback_log, port: int, allowed: tuple[str, ...], rate: str = "1000/minute") -> LiveServer:
+    from app.web.server import create_app
+
+    settings = services.settings.with_(allowed_origins=allowed, widget_rate=rate)
+    return LiveServer(create_app(services, feedback_log, settings=settings), port=port)
+
+
+@pytest.fixture(scope="module")
+def ports():
+    return {name: free_port() for name in ("bot", "limited", "host", "stranger")}
+
+
+@pytest.fixture(scope="module")
+def bot(services, feedback_log, ports):
+    allowed = (f"http://127.0.0.1:{ports['host']}",)  # the host page's origin only: not "stranger"
+    with start_bot(services, feedback_log, ports["bot"], allowed) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def limited(services, feedback_log, ports):
+    with start_bot(services, feedback_log, ports["limited"], (f"http://127.0.0.1:{ports['host']}",), "1/minute") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def host(bot, ports):
+    with LiveServer(host_app(ports["bot"]), port=ports["host"]) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def stranger(bot, ports):
+    """Another site, not on the bot's allowlist, with the same script tag."""
+    with LiveServer(host_app(ports["bot"]), port=ports["stranger"]) as s:
+        yield s
+
+
+@pytest.fixture
+def console(page: Page):
+    log = {"messages": [], "dialogs": [], "requests": []}
+    page.on("console", lambda m: log["messages"].append(m.text))
+    page.context.on("request", lambda r: log["requests"].append(r.url))
+
+    def on_dialog(dialog):
+        log["dialogs"].append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return log
+
+
+def launcher(page: Page):
+    return page.get_by_role("button", name=f"Open chat: {TITLE}")
+
+
+def panel(page: Page):
+    return page.frame_locator("bouncebot-widget iframe")
+
+
+def open_with_keyboard(page: Page):
+    button = launcher(page)
+    expect(button).to_be_visible()
+    for _ in range(8):  # Tab through the host page's own controls to the launcher
+        page.keyboard.press("Tab")
+        if button.evaluate("b => b.getRootNode().activeElement === b"):
+            break
+    expect(button).to_be_focused()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=TITLE)
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def ask(page: Page, question: str):
+    """Ask in the panel; returns the new answer once it is shown."""
+    frame = panel(page)
+    answers = frame.locator("article.msg.bot")
+    before = answers.count()
+    frame.get_by_label("Your question").fill(question)
+    frame.get_by_role("button", name="Send", exact=True).click()
+    expect(answers).to_have_count(before + 1)
+    return answers.nth(before)
+
+
+def test_keyboard_opens_the_panel_a_code_gets_the_verbatim_row_and_esc_returns_focus(host, page: Page, console):
+    page.goto(f"{host.url}/")
+    dialog = open_with_keyboard(page)
+    expect(dialog).to_have_attribute("aria-modal", "true")
+    expect(page.get_by_role("button", name=f"Close chat: {TITLE}")).to_have_attribute("aria-expanded", "true")
+    frame = panel(page)
+    question = frame.get_by_label("Your question")
+    expect(question).to_be_focused()  # focus moved into the chat
+    expect(frame.get_by_role("log", name="Conversation")).to_contain_text("Hello from the host's widget.")
+
+    page.keyboard.type("What does 550-5.1.1 mean?")
+    page.keyboard.press("Enter")
+    card = frame.locator('.card.exact[data-code="550-5.1.1"]')
+    expect(card).to_be_visible()
+    expect(card.locator(".meaning")).to_have_text(MEANING_550_511)  # the table's words, verbatim
+    expect(card.locator(".action")).to_have_text(ACTION_550_511)
+    expect(card).to_contain_text("Permanent failure")
+    expect(card).to_contain_text("In the article's table")
+    expect(card).to_contain_text("What it means")
+    expect(card).to_contain_text("What you can do")
+    source = frame.get_by_role("link", name="Common Email Delivery Errors › Common delivery errors")
+    expect(source).to_have_attribute("href", re.compile(r"^https://.*#common-delivery-errors$"))
+    expect(source).to_have_attribute("target", "_blank")
+
+    page.keyboard.press("Escape")  # focus is inside the iframe: the panel asks the host page to close
+    expect(dialog).to_be_hidden()
+    expect(launcher(page)).to_be_focused()
+    expect(launcher(page)).to_have_attribute("aria-expanded", "false")
+
+    page.keyboard.press("Enter")  # reopened: the same conversation
+    expect(dialog).to_be_visible()
+    expect(frame.locator('.card.exact[data-code="550-5.1.1"] .meaning')).to_have_text(MEANING_550_511)
+    expect(question).to_be_focused()
+    page.get_by_role("button", name="Close chat", exact=True).click()  # the dialog's own close button
+    expect(dialog).to_be_hidden()
+    expect(launcher(page)).to_be_focused()
+    assert foreign_hosts(console["requests"]) == []  # no CDN, no web fonts
+    assert not [m for m in console["messages"] if "Content Security Policy" in m]
+
+
+def test_tab_stays_inside_the_open_dialog(host, page: Page):
+    page.goto(f"{host.url}/")
+    open_with_keyboard(page)
+    frame = panel(page)
+    expect(frame.get_by_label("Your question")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(frame.get_by_role("button", name="Send", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(frame.get_by_role("button", name="New chat")).to_be_focused()
+    page.keyboard.press("Tab")  # past the chat's last control: wraps to the dialog's close button
+    close = page.get_by_role("button", name="Close chat", exact=True)
+    expect(close).to_be_focused()
+    page.keyboard.press("Shift+Tab")  # before the dialog's first control: wraps to the chat's last one
+    expect(frame.get_by_role("button", name="New chat")).to_be_focused()
+
+
+def test_a_code_the_table_lacks_is_clearly_marked(host, page: Page):
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, "What does 550 5.7.26 mean?")
+    card = answer.locator('.card.none[data-code="550-5.7.26"]')
+    expect(card).to_contain_text("Not in the article's table")
+    expect(card).to_contain_text("the article doesn't say what it means")
+    expect(card.locator(".general-label")).to_have_text("General guidance, not from the article")
+    expect(answer.locator(".card.exact")).to_have_count(0)
+    expect(answer.locator(".support")).to_contain_text("Need more help?")
+
+
+def test_a_free_form_question_quotes_the_cited_section(host, page: Page):
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, "How do I get an address off the bounce list?")
+    expect(answer.locator("blockquote.passage").first).to_contain_text(
+        "If an email address repeatedly fails with a permanent delivery error")
+    expect(answer.get_by_role("link", name="Common Email Delivery Errors › Email address is on a bounce list")
+           .first).to_be_visible()
+
+
+def test_html_in_a_question_is_shown_as_text_and_never_run(host, page: Page, console):
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, f"{XSS} what is 550-5.1.1")
+    expect(answer.locator(".meaning")).to_have_text(MEANING_550_511)
+    frame = panel(page)
+    expect(frame.locator(".msg.user .q").last).to_have_text(f"{XSS} what is 550-5.1.1")
+    expect(frame.locator("img")).to_have_count(0)
+    page.wait_for_timeout(500)  # time for a (wrongly) inserted <img> to fire onerror
+    assert console["dialogs"] == []
+    assert not [u for u in console["requests"] if urlsplit(u).path.endswith("/x")]
+
+
+def test_the_host_pages_own_button_styles_and_globals_are_untouched(host, page: Page):
+    page.goto(f"{host.url}/")
+    button = page.locator("#host-button")
+    expect(launcher(page)).to_be_visible()
+    # The host's rules (`button {background: red}`, `.launcher {display: none !important}`) stop at the shadow root.
+    expect(launcher(page)).to_have_css("background-color", ACCENT_RGB)
+    expect(button).to_have_css("background-color", HOST_RED)
+    button.click()
+    button.click()
+    expect(page.locator("#count")).to_have_text("2")
+    launcher(page).click()
+    dialog = page.get_by_role("dialog", name=TITLE)
+    expect(dialog).to_be_visible()
+    expect(dialog).not_to_have_css("font-family", re.compile("Courier"))
+    expect(panel(page).get_by_label("Your question")).to_be_visible()
+    expect(dialog.locator("iframe")).to_have_css("border-top-style", "none")
+    page.get_by_role("button", name="Close chat", exact=True).click()
+    button.click()  # still works with the widget open and closed
+    expect(page.locator("#count")).to_have_text("3")
+    added = page.evaluate("() => Object.keys(window).filter(k => !window.hostBefore.includes(k) "
+                          "&& !['hostBefore', 'hostSheets'].includes(k))")
+    assert added == ["Bouncebot"]
+    assert page.evaluate("() => document.styleSheets.length === window.hostSheets")  # no CSS added to the page
+    assert page.evaluate("() => [...document.body.children].filter(e => e.tagName.includes('-'))"
+                         ".map(e => e.tagName)") == ["BOUNCEBOT-WIDGET"]
+    assert page.evaluate("() => typeof Bouncebot.open === 'function' && Object.isFrozen(Bouncebot)")
+
+
+def test_a_site_not_on_the_allowlist_cannot_frame_the_panel(bot, stranger, host, page: Page, console):
+    csp = httpx.get(f"{bot.url}/widget", timeout=30).headers["content-security-policy"]
+    ancestors = next(d.split()[1:] for d in csp.split(";") if d.split()[0] == "frame-ancestors")
+    assert ancestors == ["'self'", host.url] and stranger.url not in csp
+
+    page.goto(f"{stranger.url}/")  # widget.js itself loads anywhere; the panel does not
+    launcher(page).click()
+    dialog = page.get_by_role("dialog", name=TITLE)
+    expect(dialog.get_by_role("alert")).to_contain_text("can't be reached from this page")
+    expect(panel(page).locator("#question")).to_have_count(0)  # the frame holds no panel
+    frame = page.locator("bouncebot-widget iframe").element_handle().content_frame()
+    assert frame is not None and not frame.url.startswith(bot.url)
+    assert any("frame-ancestors" in m for m in console["messages"])  # refused by the browser for its CSP
+    # CORS follows the same allowlist: the stranger's page cannot read the API, the host's page can.
+    fetch = ("url => fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'}, "
+             "body: JSON.stringify({question: '552-5.2.2'})}).then(r => r.status, e => 'blocked: ' + e.name)")
+    assert page.evaluate(fetch, f"{bot.url}/api/ask").startswith("blocked")
+    page.goto(f"{host.url}/")
+    assert page.evaluate(fetch, f"{bot.url}/api/ask") == 200
+
+
+def test_rate_limited_is_shown(limited, host, page: Page, ports):
+    page.goto(f"{host.url}/?port={ports['limited']}")  # this bot answers 1 widget question a minute per client
+    launcher(page).click()
+    ask(page, "What does 552-5.2.2 mean?")
+    frame = panel(page)
+    frame.get_by_label("Your question").fill("What does 550-5.1.1 mean?")
+    frame.get_by_role("button", name="Send", exact=True).click()
+    alert = frame.get_by_role("alert")
+    expect(alert).to_contain_text("You've asked a lot of questions in a short time.")
+    expect(alert).to_contain_text(re.compile(r"Please wait \d+ seconds?, then try again"))
+    expect(frame.get_by_label("Your question")).to_have_value("What does 550-5.1.1 mean?")  # kept to retry
+    expect(frame.locator("article.msg.bot")).to_have_count(1)
+
+
+def test_an_unreachable_server_is_shown(host, page: Page, services, feedback_log):
+    port = free_port()
+    later = page.context.new_page()
+    with start_bot(services, feedback_log, port, (host.url,)):
+        page.goto(f"{host.url}/?port={port}")
+        launcher(page).click()
+        expect(panel(page).get_by_label("Your question")).to_be_visible()
+        later.goto(f"{host.url}/?port={port}")  # loaded while the bot is up, opened after it is gone
+        expect(launcher(later)).to_be_visible()
+    # the bot has stopped: an open panel says so when asked ...
+    frame = panel(page)
+    frame.get_by_label("Your question").fill("What does 550-5.1.1 mean?")
+    frame.get_by_role("button", name="Send", exact=True).click()
+    expect(frame.get_by_role("alert")).to_contain_text("Can't reach the help chat right now")
+    expect(frame.get_by_label("Your question")).to_have_value("What does 550-5.1.1 mean?")
+    # ... and a panel opened now shows an error instead of a broken frame
+    launcher(later).click()
+    dialog = later.get_by_role("dialog", name=TITLE)
+    expect(dialog.get_by_role("alert")).to_contain_text("can't be reached from this page")
+    expect(dialog.get_by_role("button", name="Try again")).to_be_visible()
+    later.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / name
+    page.screenshot(path=str(shot), animations="disabled", caret="hide")
+    assert shot.stat().st_size > 10_000
+    # The README's copies are committed: refreshed only when asked, so `make test` leaves git clean.
+    if not (DOCS / name).exists() or os.environ.get("UPDATE_SCREENSHOTS"):
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS / name)
+
+
+@pytest.mark.parametrize("viewport,name", [({"width": 390, "height": 844}, "widget-mobile.png"),
+                                           ({"width": 1280, "height": 900}, "widget-desktop.png")])
+def test_demo_page_with_the_widget_open(bot, browser, viewport, name):
+    mobile = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+    try:
+        page = context.new_page()
+        page.goto(f"{bot.url}/demo")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Common Email Delivery Errors")
+        page.get_by_role("button", name="Open chat: Email delivery help").click()
+        dialog = page.get_by_role("dialog", name="Email delivery help")
+        expect(dialog).to_be_visible()
+        answer = ask(page, "What does 550-5.1.1 mean?")
+        expect(answer.locator(".meaning")).to_have_text(MEANING_550_511)
+        box = dialog.bounding_box()
+        if mobile:  # full screen on a phone
+            assert box == {"x": 0, "y": 0, "width": viewport["width"], "height": viewport["height"]}
+        else:
+            assert box["width"] == 380 and box["x"] + box["width"] == viewport["width"] - 20
+        page.wait_for_timeout(400)  # let the answer's smooth scroll settle before the picture
+        shoot(page, name)
+    finally:
+        context.close()

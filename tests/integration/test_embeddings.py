@@ -1,0 +1,43 @@
+"""The ONNX-run model gives the same vectors as sentence-transformers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "What does 550-5.1.1 mean?",
+    "The recipient’s mailbox is full and cannot receive new messages.",
+    "Wie entferne ich eine Adresse von der Bounce-Liste?",
+    "bounce " * 600,  # longer than the model reads: truncated the same way
+    "",
+]
+
+
+def test_same_vectors_as_sentence_transformers(embedder):
+    from sentence_transformers import SentenceTransformer
+
+    from app.search.embeddings import model_path
+
+    reference = SentenceTransformer(str(model_path()), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ours = np.array(embedder.embed_documents(TEXTS))
+    assert ours.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (ours * reference).sum(axis=1).min() > 0.9999
+    query = np.array(embedder.embed_query(TEXTS[0]))
+    assert float(query @ reference[0]) > 0.9999
+
+
+def test_batches_match_single_queries(embedder):
+    batch = np.array(embedder.embed_documents(TEXTS[:3]))
+    singles = np.array([embedder.embed_query(t) for t in TEXTS[:3]])
+    assert np.allclose(batch, singles, atol=1e-5)
+
+
+def test_embedding_nothing_loads_nothing(tmp_path):
+    from app.search.embeddings import Embedder
+
+    e = Embedder(tmp_path / "models")
+    assert e.embed_documents([]) == [] and not e.loaded and not (tmp_path / "models").exists()

@@ -1,0 +1,296 @@
+"""The index is never read half-written, and an unreadable store says what to do.
+
+An ingest builds the new version of the index aside and switches to it at
+the end; a reader checks that the documents it opens are exactly the set its
+fingerprint names. So an ingest killed at any point leaves either the
+previous index, whole, or an index every reader refuses (exit 3, "run
+`bouncebot ingest`"), and the next ingest repairs it. A corrupt store is
+reported the same way, never as a traceback or a bare "Internal Server Error".
+Real Chroma, real model, real processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from app.errors import IndexNotReady
+from app.answering.services import build
+from app.search.chroma import COSINE, fingerprint, make_client, open_collection
+from ingest.indexer import ingest, kb_fingerprint, plan
+
+from ..conftest import KB, ROOT
+from .test_cli import index_env, run
+from .test_ingest import CountingEmbedder
+
+pytestmark = pytest.mark.slow
+
+ARTICLE = "Common Email Delivery Errors"
+QUESTION = "How do I get an address off the bounce list?"
+SECTION = "Email address is on a bounce list"
+
+
+def add_copies(kb, n: int) -> None:
+    """The finding's KB: copies of the article, titled '(copy N)'."""
+    src = (kb / "common-email-delivery-errors.md").read_text(encoding="utf-8")
+    for i in range(1, n + 1):
+        text = src.replace(f"title: {ARTICLE}\n", f"title: {ARTICLE} (copy {i})\n", 1)
+        text = text.replace("-common-email-delivery-errors/\n", f"-common-email-delivery-errors-copy-{i}/\n", 1)
+        (kb / f"copy-{i}.md").write_text(text, encoding="utf-8")
+
+
+def kb_ids(settings, embedder) -> list[str]:
+    return sorted(c.id for c in plan(settings, embedder.name)[0])
+
+
+def index_ids(col) -> list[str]:
+    return sorted(col.get(include=[])["ids"])
+
+
+def assert_cites_the_article(settings, embedder, client):
+    answer = build(settings, client=client, embedder=embedder).answerer.ask(QUESTION).to_dict()
+    assert answer["answered"] and answer["sources"][0]["section"] == SECTION
+    assert {s["article"] for s in answer["sources"]} == {ARTICLE}  # never '(copy N)'
+
+
+def test_documents_behind_the_fingerprint_are_refused_then_repaired(kb_copy, make_settings, embedder):
+    """The finding's state: an indexed KB plus documents a killed ingest added,
+    still under the old fingerprint."""
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    ingest(settings, client, embedder, progress=False)
+    expected = kb_fingerprint(settings, embedder.name)
+    col = open_collection(client, settings, expected)
+
+    add_copies(kb_copy, 2)
+    extra = [c for c in plan(settings, embedder.name)[0] if c.metadata["article_path"].startswith("copy-")]
+    col.add(
+        ids=[c.id for c in extra],
+        embeddings=embedder.embed_documents([c.search_text for c in extra]),
+        documents=[c.text for c in extra],
+        metadatas=[c.metadata for c in extra],
+    )
+    for p in kb_copy.glob("copy-*.md"):
+        p.unlink()
+
+    with pytest.raises(IndexNotReady, match=r"incomplete.*interrupted.*`bouncebot ingest`"):
+        open_collection(client, settings, expected)
+    with pytest.raises(IndexNotReady, match="`bouncebot ingest`"):
+        build(settings, client=client, embedder=embedder).answerer.ask(QUESTION)
+
+    counting = CountingEmbedder(embedder)
+    report = ingest(settings, client, counting, progress=False)
+    assert counting.embedded == [] and report.removed == len(extra)
+    assert index_ids(open_collection(client, settings, expected)) == kb_ids(settings, embedder)
+    assert_cites_the_article(settings, embedder, client)
+
+
+def test_documents_missing_behind_the_fingerprint_are_refused_then_repaired(kb_copy, make_settings, embedder):
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    ingest(settings, client, embedder, progress=False)
+    expected = kb_fingerprint(settings, embedder.name)
+    col = open_collection(client, settings, expected)
+    section = col.get(where={"section": SECTION}, include=[])["ids"]
+    col.delete(ids=section)
+
+    with pytest.raises(IndexNotReady, match="interrupted"):
+        open_collection(client, settings, expected)
+
+    counting = CountingEmbedder(embedder)
+    report = ingest(settings, client, counting, progress=False)
+    assert len(counting.embedded) == report.added == len(section)
+    assert index_ids(open_collection(client, settings, expected)) == kb_ids(settings, embedder)
+    assert_cites_the_article(settings, embedder, client)
+
+
+KILLED_INGEST = textwrap.dedent(
+    """
+    import os, signal, sys
+
+    from chromadb.api.models.Collection import Collection
+
+    from app.cli import main
+
+    point, new_ids = sys.argv[1], set(sys.argv[2].split(","))
+    add, modify = Collection.add, Collection.modify
+
+    def add_then_die(self, *args, **kwargs):
+        add(self, *args, **kwargs)
+        ids = kwargs.get("ids", args[0] if args else [])
+        if point == "after-add" and new_ids & set(ids):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def die_before_modify(self, *args, **kwargs):
+        if point == "before-modify":
+            os.kill(os.getpid(), signal.SIGKILL)
+        modify(self, *args, **kwargs)
+
+    Collection.add, Collection.modify = add_then_die, die_before_modify
+    sys.exit(main(["ingest"]))
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["after-add", "before-modify"])
+def test_ingest_killed_midway_never_leaves_a_mixed_index(point, kb_copy, make_settings, embedder):
+    """SIGKILL an ingest of '(copy N)' articles right after its new documents
+    are added, or right before it records what it did."""
+    settings = make_settings(kb_dir=kb_copy)
+    r = run(["ingest"], index_env(settings))  # all writes in other processes, as in production
+    assert r.returncode == 0, r.stderr
+    old = make_settings(kb_dir=KB)  # a replica still on the previous KB: the same index, the same ids
+    old_ids = kb_ids(old, embedder)
+
+    add_copies(kb_copy, 2)
+    new_ids = sorted(set(kb_ids(settings, embedder)) - set(old_ids))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_INGEST, point, ",".join(new_ids)],
+        cwd=ROOT, env={**os.environ, **index_env(settings)}, capture_output=True, text=True, timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    client = make_client(settings)
+    with pytest.raises(IndexNotReady, match="`bouncebot ingest`"):
+        open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    try:  # the previous KB's reader gets exactly its documents, or a refusal: never a mix
+        col = open_collection(client, old, kb_fingerprint(old, embedder.name))
+    except IndexNotReady:
+        pass
+    else:
+        assert index_ids(col) == old_ids
+        assert_cites_the_article(old, embedder, client)
+
+    counting = CountingEmbedder(embedder)
+    report = ingest(settings, client, counting, progress=False)
+    assert counting.embedded == []  # what the killed run embedded is not embedded again
+    assert (report.added, report.removed) == (len(new_ids), 0)
+    col = open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    assert index_ids(col) == kb_ids(settings, embedder)
+    answer = build(settings, client=client, embedder=embedder).answerer.ask(QUESTION).to_dict()
+    assert answer["answered"] and answer["sources"][0]["section"] == SECTION
+
+
+def test_replica_reading_during_an_ingest_keeps_its_documents(kb_copy, make_settings, embedder):
+    """A running replica (its collection opened at start-up) answers from the
+    documents it loaded, through an ingest and after it: never a document it
+    did not load (which would be a KeyError, a 500)."""
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    ingest(settings, client, embedder, progress=False)
+    replica = build(settings, client=client, embedder=embedder)
+    replica.answerer.ask(QUESTION)  # opened
+    loaded = kb_ids(settings, embedder)
+
+    add_copies(kb_copy, 2)
+    ingest(settings, client, embedder, progress=False)
+    retriever = replica.answerer.retriever
+    assert index_ids(retriever.collection) == loaded
+    hits = retriever.search("Email address is on a bounce list", k=12).hits
+    assert hits and {h.id for h in hits} <= set(loaded)
+    assert replica.answerer.ask(QUESTION).to_dict()["sources"][0]["section"] == SECTION
+
+
+def test_old_versions_are_dropped_keeping_the_previous_one(kb_copy, make_settings, embedder):
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    opened = []
+    for n in range(4):
+        add_copies(kb_copy, n)
+        ingest(settings, client, embedder, progress=False)
+        opened.append(open_collection(client, settings, kb_fingerprint(settings, embedder.name)).name)
+    names = {c.name for c in client.list_collections()}
+    assert names == {settings.collection, opened[-1], opened[-2]}
+
+
+def test_a_missing_current_version_is_refused_then_rebuilt(make_settings, embedder):
+    settings = make_settings()
+    client = make_client(settings)
+    ingest(settings, client, embedder, progress=False)
+    expected = kb_fingerprint(settings, embedder.name)
+    client.delete_collection(open_collection(client, settings, expected).name)
+    with pytest.raises(IndexNotReady, match=r"current version .* is missing.*`bouncebot ingest`"):
+        open_collection(client, settings, expected)
+    ingest(settings, client, embedder, progress=False)
+    assert index_ids(open_collection(client, settings, expected)) == kb_ids(settings, embedder)
+
+
+def test_an_index_built_before_versions_is_read_then_replaced(kb_copy, make_settings, embedder):
+    """An index from before this layout: its documents in the head collection."""
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    chunks = plan(settings, embedder.name)[0]
+    legacy = client.create_collection(
+        settings.collection, configuration=COSINE, embedding_function=None,
+        metadata={"model": embedder.name, "fingerprint": fingerprint([c.id for c in chunks])},
+    )
+    legacy.add(ids=[c.id for c in chunks], embeddings=embedder.embed_documents([c.search_text for c in chunks]),
+               documents=[c.text for c in chunks], metadatas=[c.metadata for c in chunks])
+    expected = kb_fingerprint(settings, embedder.name)
+    assert open_collection(client, settings, expected).name == settings.collection
+    assert_cites_the_article(settings, embedder, client)
+    counting = CountingEmbedder(embedder)
+    ingest(settings, client, counting, progress=False)  # up to date: left as it is
+    assert counting.embedded == [] and open_collection(client, settings, expected).name == settings.collection
+
+    add_copies(kb_copy, 1)
+    counting = CountingEmbedder(embedder)
+    ingest(settings, client, counting, progress=False)
+    assert len(counting.embedded) == len(chunks)  # only the copy's documents
+    col = open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    assert col.name != settings.collection and index_ids(col) == kb_ids(settings, embedder)
+    assert legacy.count() == len(chunks)  # still there for a replica reading it, until the next switch
+    add_copies(kb_copy, 2)
+    ingest(settings, client, embedder, progress=False)
+    assert legacy.count() == 0
+    assert index_ids(open_collection(client, settings, kb_fingerprint(settings, embedder.name))) == kb_ids(
+        settings, embedder)
+
+
+# --- an unreadable store
+
+
+def corrupt(index_dir) -> None:
+    with open(index_dir / "chroma.sqlite3", "r+b") as f:
+        f.write(os.urandom(8192))
+
+
+def test_store_corrupted_under_an_open_client_is_index_not_ready(make_settings, embedder):
+    settings = make_settings()
+    client = make_client(settings)
+    ingest(settings, client, embedder, progress=False)
+    corrupt(settings.index_dir)
+    with pytest.raises(IndexNotReady, match=r"cannot be read.*Delete the folder and run `bouncebot ingest`") as e:
+        open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    assert str(settings.index_dir) in str(e.value)
+
+
+@pytest.fixture
+def corrupt_index(make_settings, embedder):
+    settings = make_settings()
+    ingest(settings, make_client(settings), embedder, progress=False)
+    corrupt(settings.index_dir)
+    return settings
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["ask", "serve", "ingest"])
+def test_corrupt_store_exits_3_with_the_fix(command, corrupt_index):
+    argv = {"ask": ["ask", QUESTION], "serve": ["serve", "--port", str(free_port())], "ingest": ["ingest"]}[command]
+    r = run(argv, index_env(corrupt_index), timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    assert f"The index at {corrupt_index.index_dir} cannot be read" in r.stderr
+    assert "Delete the folder and run `bouncebot ingest`" in r.stderr

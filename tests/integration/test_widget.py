@@ -1,0 +1,262 @@
+"""The help-centre widget over HTTP against real servers on loopback: the
+loader, the panel's CSP, CORS per origin, the widget's rate limit, /demo.
+(The browser side is tests/integration/browser/test_widget_browser.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from ..conftest import ROOT
+from ..servers import LiveServer
+from .test_answer import SEED_ROWS, check_contract
+
+ALLOWED = "https://help.example.com"
+OTHER = "https://evil.example.net"
+
+
+@pytest.fixture(scope="module")
+def feedback_log(tmp_path_factory):
+    from app.web.feedback import FeedbackLog
+
+    return FeedbackLog(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
+
+
+def start(services, feedback_log, **settings) -> LiveServer:
+    from app.web.server import create_app
+
+    return LiveServer(create_app(services, feedback_log, settings=services.settings.with_(**settings)))
+
+
+@pytest.fixture(scope="module")
+def server(services, feedback_log):
+    """Allows one other site; answers 3 widget questions a minute per client."""
+    with start(services, feedback_log, allowed_origins=(ALLOWED, "http://127.0.0.1:9"), widget_rate="3/minute") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def default_server(services, feedback_log):
+    """BOUNCEBOT_ALLOWED_ORIGINS unset: the server's own origin only."""
+    with start(services, feedback_log) as s:
+        yield s
+
+
+@pytest.fixture
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def directives(csp: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_settings_read_the_allowlist_and_the_rate():
+    from app.config import BadSetting, Settings, parse_rate
+
+    s = Settings.from_env({"BOUNCEBOT_ALLOWED_ORIGINS": " https://Help.Example.com/ ,http://127.0.0.1:8000,,",
+                           "BOUNCEBOT_WIDGET_RATE": "5/hour"})
+    assert s.allowed_origins == ("https://help.example.com", "http://127.0.0.1:8000")
+    default_ports = Settings.from_env({"BOUNCEBOT_ALLOWED_ORIGINS": "https://a.example:443,http://b.example:80"})
+    assert default_ports.allowed_origins == ("https://a.example", "http://b.example")  # as browsers send them
+    assert parse_rate(s.widget_rate) == (5, 3600)
+    assert Settings.from_env({}).allowed_origins == ()
+    assert parse_rate(Settings.from_env({}).widget_rate) == (20, 60)
+    for bad in ("*", "https://help.example.com/path", "help.example.com", "https://a.com; script-src *"):
+        with pytest.raises(BadSetting, match="BOUNCEBOT_ALLOWED_ORIGINS"):
+            Settings.from_env({"BOUNCEBOT_ALLOWED_ORIGINS": bad})
+    for bad in ("20", "0/minute", "20/fortnight", "many/minute"):
+        with pytest.raises(BadSetting, match="BOUNCEBOT_WIDGET_RATE"):
+            Settings.from_env({"BOUNCEBOT_WIDGET_RATE": bad})
+
+
+def test_readme_documents_the_settings_and_the_widget():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("BOUNCEBOT_ALLOWED_ORIGINS", "BOUNCEBOT_WIDGET_RATE"):
+        assert re.search(rf"^\| `{name}` \|", readme, re.M), name
+    for needed in ("/widget.js", "data-accent", "data-position", "data-greeting", "data-title", "/demo",
+                   "docs/widget-mobile.png", "docs/widget-desktop.png"):
+        assert needed in readme, needed
+
+
+# ---------------------------------------------------------------------------- the rate limiter alone
+
+
+def test_token_bucket_refills_and_keeps_clients_apart():
+    from app.web.widget import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(2, 60, clock=lambda: now[0], max_clients=2)
+    assert [limiter.hit("a"), limiter.hit("a")] == [0, 0]
+    assert limiter.hit("a") == pytest.approx(30)  # one token every 30 s
+    assert limiter.hit("b") == 0  # another client has its own bucket
+    now[0] = 29.0
+    assert limiter.hit("a") == pytest.approx(1)
+    now[0] = 30.0
+    assert limiter.hit("a") == 0
+    limiter.hit("c")  # a third client: the least recently seen ("b") is forgotten
+    assert set(limiter._buckets) == {"a", "c"}
+    assert limiter.describe() == "2 per minute"
+
+
+# ---------------------------------------------------------------------------- served files
+
+
+def test_widget_js_is_served_as_javascript(http):
+    r = http.get("/widget.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "attachShadow" in r.text and "window.Bouncebot" in r.text
+    assert "innerHTML" not in r.text and "set-cookie" not in r.headers
+
+
+def test_panel_files_are_served_with_their_types(http):
+    assert http.get("/widget/panel.js").headers["content-type"] == "text/javascript; charset=utf-8"
+    assert http.get("/widget/panel.css").headers["content-type"] == "text/css; charset=utf-8"
+    assert http.get("/widget/demo.css").headers["content-type"] == "text/css; charset=utf-8"
+    r = http.get("/widget/nothing.js")
+    assert r.status_code == 404 and "error" in r.json()
+    assert "innerHTML" not in http.get("/widget/panel.js").text  # answers are built with textContent
+
+
+def test_panel_may_be_framed_only_by_the_allowlist(http, server):
+    r = http.get("/widget")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = directives(r.headers["content-security-policy"])
+    assert csp["frame-ancestors"] == ["'self'", ALLOWED, "http://127.0.0.1:9"]
+    assert csp["script-src"] == ["'self'"] and csp["default-src"] == ["'none'"]  # no inline script runs
+    assert "x-frame-options" not in r.headers  # the CSP decides
+
+
+def test_without_an_allowlist_only_the_server_itself_may_frame_the_panel(default_server):
+    r = httpx.get(f"{default_server.url}/widget", timeout=30)
+    assert directives(r.headers["content-security-policy"])["frame-ancestors"] == ["'self'"]
+
+
+def test_panel_config_is_data_not_markup(http):
+    page = http.get("/widget").text
+    blob = re.search(r'<script type="application/json" id="bb-config">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in blob and ">" not in blob
+    config = json.loads(blob)
+    rows = {r["code"]: (r["meaning"], r["action"]) for r in config["rows"]}
+    assert rows["550-5.1.1"] == SEED_ROWS["550-5.1.1"]
+    assert config["support"]["section"] == "Need more help?"
+
+
+# ---------------------------------------------------------------------------- CORS
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/widget/api/ask"])
+def test_cors_preflight_follows_the_allowlist(http, path):
+    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    ok = http.options(path, headers={"Origin": ALLOWED, **ask})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == ALLOWED
+    assert "access-control-allow-credentials" not in ok.headers  # no cookies
+    denied = http.options(path, headers={"Origin": OTHER, **ask})
+    assert denied.status_code == 400
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_cors_on_answers_follows_the_allowlist(http):
+    ok = http.post("/api/ask", json={"question": "5.2.2"}, headers={"Origin": ALLOWED})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == ALLOWED
+    assert "retry-after" in ok.headers["access-control-expose-headers"].lower()
+    other = http.post("/api/ask", json={"question": "5.2.2"}, headers={"Origin": OTHER})
+    assert "access-control-allow-origin" not in other.headers  # the browser keeps the answer from that page
+    health = http.get("/healthz", headers={"Origin": ALLOWED})
+    assert health.headers["access-control-allow-origin"] == ALLOWED
+
+
+def test_without_an_allowlist_no_other_origin_is_allowed(default_server):
+    with httpx.Client(base_url=default_server.url, timeout=30) as c:
+        r = c.options("/api/ask", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
+        r = c.post("/api/ask", json={"question": "5.2.2"}, headers={"Origin": ALLOWED})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+# ---------------------------------------------------------------------------- the widget's API and its limit
+
+
+def test_widget_ask_returns_the_contract(http, answerer):
+    r = http.post("/widget/api/ask", json={"question": "What does 550 5.1.1 mean?"},
+                  headers={"X-Forwarded-For": "198.51.100.7"})  # a client of its own (see the limit test)
+    assert r.status_code == 200
+    check_contract(r.json())
+    assert r.json() == answerer.ask("What does 550 5.1.1 mean?").to_dict()  # the same JSON as /api/ask
+
+
+def test_widget_ask_is_documented_in_openapi(http):
+    paths = http.get("/openapi.json").json()["paths"]
+    assert "429" in paths["/widget/api/ask"]["post"]["responses"]
+    assert not {"/widget.js", "/widget", "/demo"} & set(paths)  # pages and files, not API
+
+
+def test_widget_ask_errors_are_json(http):
+    r = http.post("/widget/api/ask", json={"question": " "}, headers={"X-Forwarded-For": "198.51.100.8"})
+    assert r.status_code == 422 and "empty" in r.json()["error"]
+
+
+def test_rate_limit_answers_429_with_retry_after_per_client(http):
+    client = {"X-Forwarded-For": "203.0.113.5"}  # uvicorn takes the client from it on loopback (its default)
+    for _ in range(3):
+        assert http.post("/widget/api/ask", json={"question": "552-5.2.2"}, headers=client).status_code == 200
+    r = http.post("/widget/api/ask", json={"question": "552-5.2.2"}, headers={**client, "Origin": ALLOWED})
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/json"
+    wait = int(r.headers["retry-after"])
+    assert 1 <= wait <= 20  # one question back every 20 s at 3 a minute
+    message = r.json()["error"]
+    assert "Too many questions" in message and "3 per minute" in message and f"{wait} second" in message
+    assert r.headers["access-control-allow-origin"] == ALLOWED  # the page can read why
+    # a rejected request takes nothing: still limited, never an answer
+    assert http.post("/widget/api/ask", json={"question": "552-5.2.2"}, headers=client).status_code == 429
+    # the agents' API is not throttled, and another client still gets answers
+    assert all(http.post("/api/ask", json={"question": "552-5.2.2"}, headers=client).status_code == 200
+               for _ in range(5))
+    other = http.post("/widget/api/ask", json={"question": "552-5.2.2"}, headers={"X-Forwarded-For": "203.0.113.6"})
+    assert other.status_code == 200
+
+
+# ---------------------------------------------------------------------------- the demo page
+
+
+def test_demo_page_shows_the_article_with_the_script_tag(http, server):
+    r = http.get("/demo")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "<h1>Common Email Delivery Errors</h1>" in page
+    assert '<h2 id="common-delivery-errors">Common delivery errors</h2>' in page
+    assert "<td>550-5.1.1</td>" in page and f"<td>{SEED_ROWS['550-5.1.1'][0]}</td>" in page
+    tag = re.search(r"<script [^>]*></script>", page).group(0)
+    assert f'src="{server.url}/widget.js"' in tag
+    for attr in ("data-title=", "data-accent=", "data-position=", "data-greeting=", " async"):
+        assert attr in tag
+    assert "'unsafe-inline'" not in r.headers["content-security-policy"]
+
+
+def test_demo_page_escapes_the_article(tmp_path):
+    from app.web.widget import demo_page
+    from app.knowledge.articles import load_articles
+
+    (tmp_path / "a.md").write_text(
+        "---\ntitle: Errors <script>alert(1)</script>\nurl: https://help.example.com/a\n---\n\n"
+        "Intro with <img src=x onerror=alert(1)> and [a link](javascript:alert(1)).\n\n"
+        "## Codes & \"quotes\"\n\n| Error code | What it means | What you can do |\n| --- | --- | --- |\n"
+        "| 550-5.1.1 | Bad <b>address</b> | Fix it |\n", encoding="utf-8")
+    page = demo_page(load_articles(tmp_path), 'https://bot.example/widget.js"><script>x</script>')
+    assert "<h1>Errors &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in page
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert 'href="javascript:' not in page and "[a link](javascript:alert(1))" in page  # left as text
+    assert "<b>" not in page and "Bad &lt;b&gt;address&lt;/b&gt;" in page
+    assert page.count("<script") == 1  # the widget's tag only, its src escaped
+    assert 'src="https://bot.example/widget.js&quot;&gt;&lt;script&gt;x&lt;/script&gt;"' in page
