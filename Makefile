@@ -1,4 +1,4 @@
-# Bouncebot: `make run` starts the chat, `make test` runs every test.
+# Bouncebot: `make run` starts the chat, `make test` runs every test, `make test-fast` the unit tests alone.
 # Both create .venv and install the pinned stack on first use.
 
 PYTHON ?= python3.11
@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 HOST   ?=
 PORT   ?=
 
-.PHONY: install install-test chromium index run test bench eval clean
+.PHONY: install install-test chromium index run test test-fast bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ chromium:
 
 test: install-test chromium
 	$(BIN)/python -m pytest
+
+# tests/unit only: no model, no server, no browser (fakes from tests/fakes.py); well under a minute.
+test-fast: install-test
+	$(BIN)/python -m pytest tests/unit -q
 
 bench: install-test
 	$(BIN)/python -m evals.bench

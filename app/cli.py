@@ -19,7 +19,7 @@ import json
 import sys
 
 from app.config import Settings
-from app.errors import BadQuestion, BouncebotError
+from app.errors import BadQuestion, BouncebotError, CannotReadFile, NoFeedbackYet
 
 
 def _print_json(obj) -> None:
@@ -51,34 +51,18 @@ def _read_file(path: str, limit: int) -> str:
         with open(path, "rb") as f:
             raw = f.read(limit + 1)
     except OSError as e:
-        raise BouncebotError(f"Cannot read {path}: {e.strerror}.") from None
+        raise CannotReadFile(path, e.strerror) from None
     if len(raw) > limit:
         raise BadQuestion(f"{path} is larger than {limit:,} bytes; pass only the bounce message "
                           "(or raise BOUNCEBOT_MAX_QUESTION_BYTES).")
     return raw.decode("utf-8", "replace")
 
 
-def _print_lookup(result: dict) -> None:
-    codes = result["codes"]
-    for r in result["recipients"]:
-        if r["recipient"] or len(result["recipients"]) > 1:
-            code = " ".join(x for x in (r["reply_code"], r["status"]) if x) or "no code"
-            print(f"Recipient {r['recipient'] or '(not named)'}: {code} ({r['decisive']})")
-    if not codes:
-        print("No SMTP reply code or enhanced status code found.")
-    for c in codes:
-        if c["match"] == "exact":
-            print(f"{c['code']}  exact: table row {c['row']['code']} ({c['severity']})")
-            print(f"  What it means: {c['row']['meaning']}")
-            print(f"  What you can do: {c['row']['action']}")
-            continue
-        print(f"{c['code']}  not in the article's table ({c['severity']})")
-        e = c["explanation"]
-        if e:
-            print(f"  General guidance, not from the article ({e['basis']}): {e['meaning']}")
-            print(f"  What you can generally do: {e['action']}")
-        if c["related"]:
-            print("  Closest rows in the article (not exact): " + ", ".join(r["code"] for r in c["related"]))
+def _print_lookup(result) -> None:
+    """A ``contract.Lookup`` as plain-text lines (wording: wording.yaml's ``cli:``)."""
+    from app.answering.render import lookup_text
+
+    print(lookup_text(result))
 
 
 def cmd_lookup(settings: Settings, args) -> int:
@@ -97,12 +81,13 @@ def cmd_lookup(settings: Settings, args) -> int:
     for path, text in inputs:
         result = lookup_contract(table, text)
         if args.json:
-            if path is not None:
-                result = {"file": path, **{k: v for k, v in result.items() if k != "text"}}
-            _print_json(result)
+            data = result.model_dump(mode="json")
+            _print_json(data if path is None else {"file": path, **{k: v for k, v in data.items() if k != "text"}})
         else:
             if path is not None:
-                print(f"== {path}")
+                from app.answering.render import WORDING
+
+                print(WORDING["cli"]["file"].format(path=path))
             _print_lookup(result)
     return 0
 
@@ -133,7 +118,7 @@ def _ask_batch(answerer, args) -> int:
     try:
         stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
     except OSError as e:
-        raise BouncebotError(f"Cannot read {args.batch}: {e.strerror}.") from None
+        raise CannotReadFile(args.batch, e.strerror) from None
     failed = 0
     with stream:
         for lineno, line in enumerate(stream, start=1):
@@ -165,7 +150,7 @@ def cmd_feedback(settings: Settings, args) -> int:
     from app.web.feedback import FeedbackLog, export_down
 
     if not settings.feedback_db.exists():
-        raise BouncebotError(f"No feedback yet: {settings.feedback_db} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
+        raise NoFeedbackYet(settings.feedback_db)
     feedback_log = FeedbackLog.from_settings(settings, read_only=True)
     if args.out in (None, "-"):
         n = export_down(feedback_log, sys.stdout)

@@ -11,13 +11,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.errors import BouncebotError
+from app.errors import BadSetting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class BadSetting(BouncebotError):
-    exit_code = 2
 
 
 def _number(env: dict, name: str, default, kind=float):
@@ -80,7 +76,7 @@ def _origins(raw: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _rate(raw: str, name: str = "BOUNCEBOT_WIDGET_RATE") -> str:
+def _rate_setting(raw: str, name: str = "BOUNCEBOT_WIDGET_RATE") -> str:
     parse_rate(raw, name)
     return raw.strip()
 
@@ -139,9 +135,9 @@ class Settings:
             max_question_bytes=_int(env, "BOUNCEBOT_MAX_QUESTION_BYTES", d.max_question_bytes),
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
             allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
-            widget_rate=_rate(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
+            widget_rate=_rate_setting(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
             chat_concurrency=_positive(env, "BOUNCEBOT_CHAT_CONCURRENCY", d.chat_concurrency, int),
-            feedback_rate=_rate(env.get("BOUNCEBOT_FEEDBACK_RATE") or d.feedback_rate, "BOUNCEBOT_FEEDBACK_RATE"),
+            feedback_rate=_rate_setting(env.get("BOUNCEBOT_FEEDBACK_RATE") or d.feedback_rate, "BOUNCEBOT_FEEDBACK_RATE"),
             feedback_max_mb=_positive(env, "BOUNCEBOT_FEEDBACK_MAX_MB", d.feedback_max_mb),
             store_timeout=_positive(env, "BOUNCEBOT_STORE_TIMEOUT", d.store_timeout),
             max_body_bytes=int(_positive(env, "BOUNCEBOT_MAX_BODY_BYTES", d.max_body_bytes, int)),

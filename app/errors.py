@@ -1,36 +1,105 @@
-"""Errors a user can cause, each with a message that says what to do next.
+"""Every error a user can cause, each with a message that says what to do next.
 
-Hierarchy::
+Hierarchy (``tests/unit/test_errors.py`` holds it to the classes below)::
 
-    BouncebotError            base; ``exit_code`` is what the CLI exits with,
-    │                         ``http_status`` what the API answers
-    ├── BadQuestion           the question is empty, too long or not text (exit 2, 422/413)
-    ├── IndexNotReady         the index is missing, stale or unreadable (exit 3, 503)
-    ├── MalformedArticle      an article in the KB cannot be parsed (exit 4)
-    └── SearchUnavailable     the vector store did not answer in time or failed (exit 5, 503)
+    BouncebotError               exit 1, HTTP 500   the base; never raised itself
+    ├── BadSetting               exit 2, HTTP 500   a BOUNCEBOT_* setting is malformed
+    │   └── BadChromaURL         exit 2, HTTP 500   BOUNCEBOT_CHROMA_URL is not an http(s) URL
+    ├── KBNotFound               exit 1, HTTP 500   the knowledge-base folder does not exist
+    ├── CannotReadFile           exit 1, HTTP 500   a file named on the command line cannot be read
+    ├── BadQuestion              exit 2, HTTP 422   the question cannot be answered as given
+    │   ├── EmptyQuestion        exit 2, HTTP 422   nothing but white space
+    │   ├── NotText              exit 2, HTTP 422   lone UTF-16 surrogates, not valid UTF-8
+    │   └── QuestionTooLong      exit 2, HTTP 413   over BOUNCEBOT_MAX_QUESTION_BYTES
+    ├── BadFeedback              exit 2, HTTP 422   a thumbs up/down that cannot be kept as sent
+    │   └── FeedbackTooLarge     exit 2, HTTP 413   a field over its limit (named in the message)
+    ├── RateLimited              exit 1, HTTP 429   too many requests from one client (``retry_after``)
+    ├── IndexNotReady            exit 3, HTTP 503   the index is missing, stale or unreadable
+    ├── IndexBuildFailed         exit 1, HTTP 500   an ingest wrote an incomplete version; the old one serves
+    ├── MalformedArticle         exit 4, HTTP 500   an article in the KB cannot be parsed
+    ├── SearchUnavailable        exit 5, HTTP 503   the vector store did not answer in time, or failed
+    ├── FeedbackUnavailable      exit 1, HTTP 503   the feedback database cannot be written
+    │   └── FeedbackFull         exit 1, HTTP 507   no room: a full disk or BOUNCEBOT_FEEDBACK_MAX_MB
+    └── NoFeedbackYet            exit 1, HTTP 404   ``feedback export`` before any feedback was kept
 
 The CLI prints ``str(error)`` and exits with ``error.exit_code``; the API
-answers ``error.http_status`` with the same message as ``{"error": ...}``.
+answers ``error.http_status`` with the same message as ``{"error": ...}``
+(and ``Retry-After`` when the error has a ``retry_after``). Every class states
+both: nobody tests for a particular class or exit code to choose a status.
 """
 
 from __future__ import annotations
 
 
 class BouncebotError(Exception):
-    """Base class for errors whose message is meant for the user."""
+    """Base class for errors whose message is meant for the user; raise a subclass."""
 
     exit_code = 1
-    http_status = 400
+    http_status = 500
+
+
+# --------------------------------------------------------------- settings and files
+
+
+class BadSetting(BouncebotError):
+    """A setting read from the environment is malformed; the message names it."""
+
+    exit_code = 2
+    http_status = 500  # the server's configuration, not the request, is wrong
+
+
+class BadChromaURL(BadSetting):
+    exit_code = 2
+    http_status = 500
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"BOUNCEBOT_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
+
+
+class KBNotFound(BouncebotError):
+    """The knowledge-base folder does not exist: nothing can be answered or indexed."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem} Set BOUNCEBOT_KB_DIR to the folder holding the articles.")
+
+
+class CannotReadFile(BouncebotError):
+    """A file named on the command line (a bounce, a batch of questions) cannot be read."""
+
+    exit_code = 1
+    http_status = 500  # the command line's; the API reads no files
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"Cannot read {path}: {reason}.")
+
+
+# --------------------------------------------------------------- questions
 
 
 class BadQuestion(BouncebotError):
-    """The question cannot be answered as given (empty, too long)."""
+    """The question cannot be answered as given (empty, too long, not text)."""
 
     exit_code = 2
     http_status = 422
 
 
+class EmptyQuestion(BadQuestion):
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self) -> None:
+        super().__init__("The question is empty: type a question or paste the bounce message.")
+
+
 class NotText(BadQuestion):
+    exit_code = 2
+    http_status = 422
+
     def __init__(self, field: str = "question") -> None:
         super().__init__(
             f"The {field} contains characters that are not text (lone UTF-16 surrogates such as \\ud800): "
@@ -38,12 +107,8 @@ class NotText(BadQuestion):
         )
 
 
-class EmptyQuestion(BadQuestion):
-    def __init__(self) -> None:
-        super().__init__("The question is empty: type a question or paste the bounce message.")
-
-
 class QuestionTooLong(BadQuestion):
+    exit_code = 2
     http_status = 413
 
     def __init__(self, size: int, limit: int) -> None:
@@ -54,11 +119,65 @@ class QuestionTooLong(BadQuestion):
         )
 
 
+# --------------------------------------------------------------- feedback posts and rates
+
+
+class BadFeedback(BouncebotError):
+    """A thumbs up/down that cannot be kept as sent (no question, a bad rating, not text)."""
+
+    exit_code = 2
+    http_status = 422
+
+
+class FeedbackTooLarge(BadFeedback):
+    """A field of a feedback post is over its limit; says which and the limit."""
+
+    exit_code = 2
+    http_status = 413
+
+    def __init__(self, field: str, size: int, limit: int, unit: str) -> None:
+        self.field, self.size, self.limit, self.unit = field, size, limit, unit
+        if field in ("codes", "sources"):
+            measured = (f"list has {size:,} items" if unit == "items" else f"list is {size:,} {unit} as JSON")
+            advice = f"Send fewer {field}, or leave them out."
+        else:
+            measured, advice = f"is {size:,} {unit}", f"Send a shorter {field}, or leave it out."
+        super().__init__(f"The feedback's {field} {measured}; the limit is {limit:,} {unit}. {advice}")
+
+
+class RateLimited(BouncebotError):
+    """Too many requests from one client: 429 with ``Retry-After``."""
+
+    exit_code = 1
+    http_status = 429
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --------------------------------------------------------------- the index and search
+
+
 class IndexNotReady(BouncebotError):
     """The vector index is missing or out of date with the knowledge base."""
 
     exit_code = 3
     http_status = 503
+
+
+class IndexBuildFailed(BouncebotError):
+    """An ingest wrote a version that is not whole; the index still points to the previous one."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, where: str, written: int, expected: int) -> None:
+        self.written, self.expected = written, expected
+        super().__init__(
+            f"Building the index at {where} went wrong ({written} of {expected} documents written); "
+            "the previous index is still in use. Run `bouncebot ingest` again."
+        )
 
 
 class MalformedArticle(BouncebotError):
@@ -87,3 +206,32 @@ class SearchUnavailable(BouncebotError):
             f"Search is unavailable right now ({problem}). Exact code look-ups still work; "
             "try the question again in a minute."
         )
+
+
+# --------------------------------------------------------------- the feedback database
+
+
+class FeedbackUnavailable(BouncebotError):
+    """Feedback cannot be written to disk (file deleted or replaced, read-only, unusable):
+    the post is refused instead of being accepted and lost. The message says what to do."""
+
+    exit_code = 1
+    http_status = 503
+
+
+class FeedbackFull(FeedbackUnavailable):
+    """No room to store feedback: the disk is full, or the stored feedback reached its cap."""
+
+    exit_code = 1
+    http_status = 507  # Insufficient Storage: the server cannot keep it; the request itself is fine
+
+
+class NoFeedbackYet(BouncebotError):
+    """``bouncebot feedback export`` found no feedback database to read."""
+
+    exit_code = 1
+    http_status = 404
+
+    def __init__(self, path) -> None:
+        self.path = path
+        super().__init__(f"No feedback yet: {path} does not exist (set BOUNCEBOT_FEEDBACK_DB).")

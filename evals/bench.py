@@ -97,7 +97,7 @@ class Load:
         return len(self.latencies) / self.seconds
 
 
-def load(url: str, questions: list[str], clients: int, seconds: float) -> Load:
+def load_test(url: str, questions: list[str], clients: int, seconds: float) -> Load:
     """``clients`` clients, each on its own connection, posting /api/ask one
     question after another (the questions in turn) for ``seconds``."""
     import threading
@@ -219,7 +219,7 @@ def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
         loads = []
         for n in LOAD_CLIENTS:
             settle(url)  # each level starts on a server that answers (not in a cool-down the last one caused)
-            loads.append(load(url, questions, n, load_seconds))
+            loads.append(load_test(url, questions, n, load_seconds))
         return {"first": first, "single": single, "health": health, "concurrent": concurrent,
                 "concurrent_errors": len(burst) - len(concurrent), "loads": loads}
     finally:
@@ -234,12 +234,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from app.config import Settings
-    from app.search.embeddings import Embedder
     from app.codes.table import CodeTable
     from app.answering.services import build
-    from app.search.chroma import make_client
     from evals.baselines import TextbookPipeline
-    from ingest.indexer import ingest
 
     print(f"Bouncebot bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}, repeat={args.repeat}")
 
@@ -252,9 +249,7 @@ def main(argv=None) -> int:
     # --- answers vs the textbook pipeline's retrieval alone, same model, same machine, warm
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env().with_(index_dir=Path(tmp) / "index", collection="bench")
-        embedder = Embedder.from_settings(settings).load()
-        ingest(settings, make_client(settings), embedder, progress=False)
-        answerer = build(settings, embedder=embedder).answerer
+        answerer = build(settings, ingest_first=True).answerer
         textbook = TextbookPipeline(settings.kb_dir)
         import torch
 

@@ -57,15 +57,15 @@ def build_pipelines(names, services) -> list:
     from .pipelines import BouncebotPipeline, RetrieverOnlyPipeline, TextbookAdapter
 
     rows = table_rows(services)
-    retriever = services.answerer.retriever
+    retriever, embedder = services.answerer.retriever, services.embedder
     made = []
     for name in names:
         if name == "bouncebot":
             made.append(BouncebotPipeline(services.answerer))
         elif name == "bm25":
-            made.append(RetrieverOnlyPipeline("bm25", HybridRetriever(retriever.collection, retriever.embedder, 0.0), rows))
+            made.append(RetrieverOnlyPipeline("bm25", HybridRetriever(retriever.collection, embedder, 0.0), rows))
         elif name == "dense":
-            made.append(RetrieverOnlyPipeline("dense", HybridRetriever(retriever.collection, retriever.embedder, 1.0), rows))
+            made.append(RetrieverOnlyPipeline("dense", HybridRetriever(retriever.collection, embedder, 1.0), rows))
         elif name == "textbook":
             made.append(TextbookAdapter(services.settings.kb_dir, rows))
         else:
@@ -96,15 +96,10 @@ def evaluate(pipelines, cases, rows) -> dict:
 
 def build_services(tmp: Path):
     from app.config import Settings
-    from app.search.embeddings import Embedder
     from app.answering.services import build
-    from app.search.chroma import make_client
-    from ingest.indexer import ingest
 
     settings = Settings.from_env().with_(index_dir=tmp / "index", collection="eval")
-    embedder = Embedder.from_settings(settings)
-    ingest(settings, make_client(settings), embedder, progress=False)
-    return build(settings, embedder=embedder)
+    return build(settings, ingest_first=True)
 
 
 def regressions(metrics: dict, baseline: dict) -> list[str]:

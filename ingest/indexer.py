@@ -7,7 +7,7 @@ their vectors from the current version (nothing is embedded twice), changed
 ones are embedded. Only when the new version is whole does the index's head
 switch to it, in one metadata write. A run killed at any point leaves the
 previous version, whole and still served, and a version nobody points to,
-whose vectors the next run reuses. See "The index's layout" in app/store.py.
+whose vectors the next run reuses. See "The index's layout" in app/search/chroma.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.config import Settings
-from app.errors import BouncebotError
+from app.errors import IndexBuildFailed
 from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, COSINE, current_version, fingerprint, get_collection, reading_store, version_name, where
 
 from app.knowledge.articles import load_articles
@@ -122,11 +122,7 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
         )
     built = col.get(include=[])["ids"]
     if fingerprint(built) != target:  # never switch to a version that is not whole
-        raise BouncebotError(
-            f"Building the index at {where(settings)} "
-            f"went wrong ({len(built)} of {len(chunks)} documents written); the previous index is still in "
-            "use. Run `bouncebot ingest` again."
-        )
+        raise IndexBuildFailed(where(settings), len(built), len(chunks))
 
     # The switch: one write of the head's metadata. Read the head again first, so that
     # "previous" is what readers were opening until now.

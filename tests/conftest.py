@@ -50,22 +50,19 @@ def make_settings(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def indexed_settings(tmp_path_factory, embedder):
-    """The project's KB ingested once into a real persistent Chroma."""
+def services(tmp_path_factory, embedder):
+    """The services over the project's KB, ingested once into a real persistent Chroma."""
+    from app.answering.services import build
     from app.config import Settings
-    from app.search.chroma import make_client
-    from ingest.indexer import ingest
 
     settings = Settings().with_(kb_dir=KB, index_dir=tmp_path_factory.mktemp("index"), collection="session_kb")
-    ingest(settings, make_client(settings), embedder, progress=False)
-    return settings
+    return build(settings, embedder=embedder, ingest_first=True)
 
 
 @pytest.fixture(scope="session")
-def services(indexed_settings, embedder):
-    from app.answering.services import build
-
-    return build(indexed_settings, embedder=embedder)
+def indexed_settings(services):
+    """Settings whose index holds the project's KB (for tests that run the CLI or a server on it)."""
+    return services.settings
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +72,7 @@ def answerer(services):
 
 @pytest.fixture(scope="module")
 def feedback_log(tmp_path_factory):
-    """A feedback store of its own for each test module."""
+    """A feedback log of its own for each test module."""
     from app.web.feedback import FeedbackLog
 
     return FeedbackLog(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")

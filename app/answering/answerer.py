@@ -1,4 +1,4 @@
-"""Compose answers (default mode: no language model).
+"""Decide answers (default mode: no language model), then have them rendered.
 
 - Each code that matches a table row exactly gets the row's code, meaning and
   what-you-can-do, word for word.
@@ -7,34 +7,32 @@
 - Otherwise the most relevant passages of the article are quoted with their
   citations; when nothing is relevant enough, the answer says "I don't know"
   (``answered: false``) and points to the article's support contact.
+
+``Answerer.ask`` decides the structured parts of a ``contract.Answer`` (codes,
+sources, recipients, limits, notices, support, another article) and calls
+``render.markdown`` once for its ``answer`` text; it writes no wording itself.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-
-from app.knowledge.articles import Article, ErrorRow
+from app.knowledge.articles import Article
 from app.knowledge.chunks import row_text
 
-from app._data import data_file
+from app.answering import contract, render
+from app.answering.contract import Answer, Code, Limits, Recipient, Row, Source, Turn
+from app.answering.ports import Retriever
 from app.errors import EmptyQuestion, NotText, QuestionTooLong, SearchUnavailable
-from app.codes.table import CodeMatch, CodeTable, Limits
+from app.codes import table as codes_table
+from app.codes.table import CodeTable
 
-WORDING = data_file("app.answering", "wording.yaml")
 RELATED_SCORE = 0.8  # quote further passages scoring at least this share of the best one
 
 
-@dataclass(frozen=True)
-class Support:
+class Support(contract.Support):
     """The article's own 'get more help' section, quoted on refusals."""
-
-    article: str
-    section: str
-    url: str
-    text: str
 
     @classmethod
     def from_articles(cls, articles: list[Article]) -> "Support | None":
@@ -42,44 +40,8 @@ class Support:
             for s in reversed(a.sections):
                 if any(w in s.heading.lower() for w in ("help", "support", "contact")):
                     text = "\n\n".join(b.text for b in s.blocks)
-                    return cls(a.title, s.heading, a.section_url(s), text)
+                    return cls(article=a.title, section=s.heading, url=a.section_url(s), text=text)
         return None
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    answered: bool
-    codes: list[dict] = field(default_factory=list)
-    sources: list[dict] = field(default_factory=list)
-    recipients: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _quote(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
-
-
-def _severity(s: str) -> str:
-    return WORDING["severity_labels"].get(s, s)
-
-
-def _row_source(row: ErrorRow) -> dict:
-    return {"article": row.article, "section": row.section, "url": row.url, "text": row_text(row), "score": 1.0}
-
-
-def _limits_notice(limits: Limits) -> list[str]:
-    """The sentences saying which cap cut the look-up short; [] when none did."""
-    notes = []
-    if limits.recipients_examined < limits.recipients_found:
-        notes.append(WORDING["limits_recipients"].format(
-            examined=limits.recipients_examined, found=limits.recipients_found))
-    if limits.codes_examined < limits.codes_found:
-        notes.append(WORDING["limits_codes"].format(examined=limits.codes_examined, found=limits.codes_found))
-    return [" ".join(notes)] if notes else []
 
 
 def once(factory: Callable[[], object]) -> Callable[[], object]:
@@ -97,11 +59,22 @@ def once(factory: Callable[[], object]) -> Callable[[], object]:
     return get
 
 
+def _limit_notices(limits: codes_table.Limits) -> list[contract.Notice]:
+    """A notice per cap that cut the look-up short; [] when none did."""
+    notices = []
+    if limits.recipients_examined < limits.recipients_found:
+        notices.append(render.notice("recipients_capped", examined=limits.recipients_examined,
+                                     found=limits.recipients_found))
+    if limits.codes_examined < limits.codes_found:
+        notices.append(render.notice("codes_capped", examined=limits.codes_examined, found=limits.codes_found))
+    return notices
+
+
 class Answerer:
     def __init__(
         self,
         table: CodeTable,
-        retriever_provider: Callable[[], object],
+        retriever_provider: Callable[[], Retriever],
         support: Support | None = None,
         top_k: int = 3,
         min_similarity: float = 0.33,
@@ -119,10 +92,10 @@ class Answerer:
         self.off_topic_margin = off_topic_margin
 
     @property
-    def retriever(self):
+    def retriever(self) -> Retriever:
         return self._retriever()
 
-    def retriever_if_open(self):
+    def retriever_if_open(self) -> Retriever | None:
         """The retriever when the index is already open, else None (never waits on the store)."""
         return self._retriever.peek()
 
@@ -137,77 +110,59 @@ class Answerer:
             raise QuestionTooLong(size, self.max_question_bytes)
         return question
 
+    def check_history(self, history: list[Turn]) -> list[Turn]:
+        """Earlier turns of a conversation, each bounded like a question (413 beyond it)."""
+        for i, turn in enumerate(history):
+            size = len(turn.content.encode("utf-8"))
+            if size > self.max_question_bytes:
+                error = QuestionTooLong(size, self.max_question_bytes)
+                error.args = (f"history[{i}].content is {size:,} bytes; the limit is {self.max_question_bytes:,} "
+                              "bytes, as for a question.",)
+                raise error
+        return history
+
     def ask(self, question: str) -> Answer:
         question = self.check(question)
         analysis = self.table.analyse(question)
-        matches, recipients = analysis
-        parts: list[str] = []
-        sources: list[dict] = []
-        for m in matches:
+        codes = [Code.of(m) for m in analysis.matches]
+        sources: list[Source] = []
+        for m in analysis.matches:
             if m.exact:
-                parts.append(self._render_exact(m))
-                if not any(s["text"] == row_text(m.row) for s in sources):
-                    sources.append(_row_source(m.row))
-            else:
-                parts.append(self._render_untabled(m))
-        parts.extend(_limits_notice(analysis.limits))  # a cap cut the look-up short: say so
+                row = Row.of(m.row)
+                if not any(s.row == row for s in sources):  # one citation per row, however many codes hit it
+                    sources.append(Source(kind="row", code=row.code, row=row, article=m.row.article,
+                                          section=row.section, url=row.url, text=row_text(m.row), score=1.0))
+        notices = _limit_notices(analysis.limits)  # a cap cut the look-up short: say so
         answered = bool(sources)
-        if not any(m.exact for m in matches):
+        support = other = None
+        if not any(c.match == "exact" for c in codes):
             # No exact row: quote the article. With an untabled code in the
             # question, table rows are left out so no row reads as its meaning.
-            kinds = ("section",) if matches else None
+            kinds = ("section",) if codes else None
             try:
                 passages, other = self._passages(question, kinds)
             except SearchUnavailable as e:
-                if not matches:
+                if not codes:
                     raise  # nothing could be answered: the caller says search is unavailable (503)
                 passages, other = [], None  # the codes' part stands; say why no passages follow
-                parts.append(WORDING["search_unavailable"].format(problem=e.problem))
+                notices.append(render.notice("search_unavailable", problem=e.problem))
             if passages:
-                intro = WORDING["passages_intro_after_codes"] if matches else WORDING["passages_intro"].format(
-                    article=passages[0][0]["article"]
-                )
-                parts.append(intro)
-                parts.extend(md for _, md in passages)
-                sources.extend(src for src, _ in passages)
+                sources += passages
                 answered = True
-            elif not matches:
-                parts.append(self._dont_know(other))
-            else:
-                parts.append(self._support_block())
-        return Answer(
-            question, "\n\n".join(parts), answered, [m.as_contract() for m in matches], sources,
-            [r.to_dict() for r in recipients],
+            else:  # "I don't know" (no code) or the codes alone: either way, where to get help
+                support = self.support
+        decided = Answer(
+            question=question, answer="", answered=answered, codes=codes, sources=sources,
+            recipients=[Recipient.of(r) for r in analysis.recipients], limits=Limits.of(analysis.limits),
+            notices=notices, support=support, other_article=other,
         )
+        decided.answer = render.markdown(decided)
+        return decided
 
-    # ------------------------------------------------------------------ pieces
-
-    def _render_exact(self, m: CodeMatch) -> str:
-        row = m.row
-        via = WORDING["exact_via"].format(row_code=row.code) if m.found.code != row.code else ""
-        head = WORDING["exact_heading"].format(
-            code=m.found.code, via=via, severity_label=_severity(m.found.severity), section=row.section, url=row.url
-        )
-        body = f"**{WORDING['meaning_label']}:** {row.meaning}\n\n**{WORDING['action_label']}:** {row.action}"
-        return head + "\n\n" + _quote(body)
-
-    def _render_untabled(self, m: CodeMatch) -> str:
-        lines = [WORDING["not_in_table"].format(code=m.found.code, severity_label=_severity(m.found.severity))]
-        e = m.explanation
-        if e is None:
-            lines.append(WORDING["no_general"])
-        else:
-            lines.append(WORDING["general_heading"].format(basis_label=WORDING["basis_labels"][e.basis]))
-            lines.append(_quote(f"{e.meaning}\n\n**{WORDING['general_action_label']}:** {e.action}"))
-        if m.related:
-            codes = ", ".join(f"[{r.row.code}]({r.row.url}) ({r.shares})" for r in m.related)
-            lines.append(WORDING["related_line"].format(codes=codes))
-        return "\n\n".join(lines)
-
-    def _passages(self, question: str, kinds: tuple[str, ...] | None) -> tuple[list[tuple[dict, str]], str | None]:
-        """(source, quoted Markdown) for each passage worth quoting, and the
-        title of another help-centre article the question belongs to, if any.
-        No passages when nothing is relevant enough."""
+    def _passages(self, question: str, kinds: tuple[str, ...] | None) -> tuple[list[Source], str | None]:
+        """The passages worth quoting, and the title of another help-centre
+        article the question belongs to, if any. No passages when nothing is
+        relevant enough."""
         result = self.retriever.search(question, k=self.top_k, kinds=kinds)
         if result.best_similarity < self.min_similarity or not result.hits:
             return [], None
@@ -223,24 +178,12 @@ class Answerer:
             if out and h.similarity < self.min_similarity:
                 continue  # a passage beyond the best must be relevant on its own
             md = h.metadata
-            source = {"article": md["article"], "section": md["section"], "url": md["url"], "text": h.text,
-                      "score": round(float(h.score), 4)}
-            quoted = h.text
+            where = {"article": md["article"], "section": md["section"], "url": md["url"], "text": h.text,
+                     "score": round(float(h.score), 4)}
             if md.get("kind") == "row":
-                quoted = (f"**{md['code']}**\n\n**{WORDING['meaning_label']}:** {md['meaning']}\n\n"
-                          f"**{WORDING['action_label']}:** {md['action']}")
-            out.append((source, _quote(quoted) + "\n\n" + WORDING["citation"].format(**source)))
+                row = Row(code=md["code"], meaning=md["meaning"], action=md["action"], section=md["section"],
+                          url=md["url"])
+                out.append(Source(kind="row", code=row.code, row=row, **where))
+            else:
+                out.append(Source(kind="section", **where))
         return out, None
-
-    def _support_block(self) -> str:
-        s = self.support
-        if s is None:
-            return ""
-        return WORDING["support_intro"].format(section=s.section, url=s.url) + "\n\n" + _quote(s.text)
-
-    def _dont_know(self, other: str | None = None) -> str:
-        article = self.support.article if self.support else "Common Email Delivery Errors"
-        text = WORDING["dont_know"].format(article=article)
-        if other:
-            text += " " + WORDING["other_article"].format(title=other)
-        return (text + "\n\n" + self._support_block()).strip()

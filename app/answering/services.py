@@ -1,41 +1,41 @@
-"""Build the clients once and hand them to whoever needs them.
+"""Build the services once, frozen, and hand them to whoever needs them.
 
-Nothing heavy happens at import time. ``Services`` holds what a command or
-the server needs; the model and the vector store are created only when a
-question actually needs retrieval (or eagerly with ``warm()`` for a server).
+``build()`` is the one start-up: every command, the server, the evals, the
+bench and the tests' fixtures get their ``Services`` from it, and nothing in
+them changes afterwards. With ``ingest_first=True`` it first brings the index
+up to date with the knowledge base (building it when missing or stale).
+
+Nothing heavy happens at import time or in ``build()`` itself: the model and
+the vector store are created only when a question actually needs retrieval
+(or eagerly with ``warm()`` for a server). The embedder, the Chroma client and
+the retriever are injected parts, typed by ``app.answering.ports``.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from app.knowledge.articles import load_articles
 
+from app.answering import contract
 from app.answering.answerer import Answerer, Support
+from app.answering.ports import Embedder, Retriever
 from app.config import Settings
-from app.errors import BouncebotError
+from app.errors import KBNotFound
 from app.codes.table import CodeTable
 from app.search.guard import SearchGuard
 
 OPEN_TIMEOUT_FACTOR = 10  # opening the index reads every document: it may take this many query timeouts
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     table: CodeTable
     answerer: Answerer
-    embedder: object
-    _client: object = None
-    guard: SearchGuard | None = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            from app.search.chroma import make_client
-
-            self._client = make_client(self.settings)
-        return self._client
+    embedder: Embedder
+    guard: SearchGuard | None = None  # None: retrieval is not bounded (a test's stand-in retriever)
 
     def search_status(self) -> dict:
         """The vector store as last seen (never waits); starts a background check when due."""
@@ -54,13 +54,13 @@ class Services:
 
         return where(self.settings)
 
-    def lookup(self, text: str) -> dict:
+    def lookup_contract(self, text: str) -> dict:
         """The look-up contract for a text (what `bouncebot lookup --json` prints)."""
         return lookup_contract(self.table, text)
 
     def warm(self) -> "Services":
         """Load the model and open the index now (a server does this at start-up)."""
-        self.answerer.retriever.embedder.load().embed_query("warm up")
+        self.embedder.load().embed_query("warm up")
         self.answerer.ask("warm up: how do I get an address off the bounce list?")  # builds what the first question needs
         return self
 
@@ -69,26 +69,49 @@ def load_kb(settings: Settings):
     try:
         return load_articles(settings.kb_dir)
     except FileNotFoundError as e:
-        raise BouncebotError(f"{e} Set BOUNCEBOT_KB_DIR to the folder holding the articles.") from None
+        raise KBNotFound(str(e)) from None
 
 
-def lookup_contract(table: CodeTable, text: str) -> dict:
-    """What `bouncebot lookup --json` prints and GET /api/lookup answers."""
+def lookup_contract(table: CodeTable, text: str) -> contract.Lookup:
+    """What `bouncebot lookup --json` prints (``model_dump``) and GET /api/lookup answers."""
     result = table.analyse(text)
-    return {"text": text, "codes": [m.as_contract() for m in result.matches],
-            "recipients": [r.to_dict() for r in result.recipients], "limits": result.limits.as_contract()}
+    return contract.Lookup(text=text, codes=[contract.Code.of(m) for m in result.matches],
+                           recipients=[contract.Recipient.of(r) for r in result.recipients],
+                           limits=contract.Limits.of(result.limits))
 
 
-def build(settings: Settings, client=None, embedder=None) -> Services:
-    from app.search.embeddings import Embedder
+def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
+          ingest_first: bool = False) -> Services:
+    """The services for ``settings``; ``embedder`` and ``client`` (a Chroma client)
+    default to the ones the settings name, made when first needed.
 
+    ``ingest_first``: index the knowledge base first, embedding only what the
+    index lacks (nothing when it is up to date), as ``bouncebot ingest`` does.
+    Without it a missing or stale index is refused on the first search
+    (``IndexNotReady``: "run `bouncebot ingest`")."""
+    from app.search.embeddings import Embedder as MiniLMEmbedder
+
+    embedder = embedder if embedder is not None else MiniLMEmbedder.from_settings(settings)
+    if ingest_first:
+        from ingest.indexer import ingest
+        from app.search.chroma import make_client
+
+        client = client if client is not None else make_client(settings)
+        ingest(settings, client, embedder, progress=False)
     articles = load_kb(settings)
     table = CodeTable.from_articles(articles)
-    embedder = embedder or Embedder.from_settings(settings)
     guard = SearchGuard(timeout=settings.store_timeout)
-    services = Services(settings, table, None, embedder, client, guard)  # type: ignore[arg-type]
+    clients, lock = [client] if client is not None else [], threading.Lock()  # the Chroma client: made once, when first searched
 
-    def retriever():
+    def chroma():
+        with lock:
+            if not clients:
+                from app.search.chroma import make_client
+
+                clients.append(make_client(settings))
+            return clients[0]
+
+    def retriever() -> Retriever:
         from app.knowledge.chunks import chunk_articles
 
         from app.search.retrieval import HybridRetriever
@@ -97,7 +120,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         expected = fingerprint([c.id for c in chunk_articles(articles, embedder.name)])
 
         def open_index():
-            col = open_collection(services.client, settings, expected)
+            col = open_collection(chroma(), settings, expected)
             return HybridRetriever(col, embedder, dense_weight=settings.dense_weight, guard=guard)
 
         return guard.call("opening the index", open_index, timeout=settings.store_timeout * OPEN_TIMEOUT_FACTOR)
@@ -109,7 +132,7 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         titles = data_file("app.search", "other_articles.yaml")
         return OtherArticles(titles, embedder)
 
-    services.answerer = Answerer(
+    answerer = Answerer(
         table,
         retriever,
         support=Support.from_articles(articles),
@@ -119,4 +142,4 @@ def build(settings: Settings, client=None, embedder=None) -> Services:
         other_articles=other_articles,
         off_topic_margin=settings.off_topic_margin,
     )
-    return services
+    return Services(settings, table, answerer, embedder, guard)

@@ -63,7 +63,9 @@ class ErrorRow:
     line: int
 
     def as_contract(self) -> dict:
-        return {"code": self.code, "meaning": self.meaning, "action": self.action}
+        """The row's words, verbatim, and where it sits in the article."""
+        return {"code": self.code, "meaning": self.meaning, "action": self.action, "section": self.section,
+                "url": self.url}
 
 
 @dataclass

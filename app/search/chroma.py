@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from app.config import Settings
-from app.errors import BouncebotError, IndexNotReady, SearchUnavailable
+from app.errors import BadChromaURL, BouncebotError, IndexNotReady, SearchUnavailable
 
 COSINE = {"hnsw": {"space": "cosine"}}
 
@@ -27,9 +27,7 @@ def make_client(settings: Settings):
     if settings.chroma_url:
         u = urlparse(settings.chroma_url)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise BouncebotError(
-                f"BOUNCEBOT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
-            )
+            raise BadChromaURL(settings.chroma_url)
         try:
             client = chromadb.HttpClient(
                 host=u.hostname,

@@ -1,44 +1,37 @@
 """The JSON API: the same answers as ``bouncebot ask --json``, as data.
 
-    POST /api/ask        {"question": str}            -> the answer contract
+    POST /api/ask        {"question": str, "history": [...]}  -> the answer contract
     GET  /api/lookup?q=  the code look-up alone (no model needed)
     POST /api/feedback   {"rating": "up"|"down", "question", "answer", ...}
     GET  /healthz        index and model state, counts
 
 Errors are JSON ``{"error": message}``: 422 for an empty question or a
-malformed body, 413 for a question over the size limit.
+malformed body, 413 for a question (or a turn of its history) over the size
+limit. Requests and answers are the types of ``app.answering.contract``, so
+``/openapi.json`` shows the real schema.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from app.answering.contract import Answer, AskRequest, Lookup
+from app.answering.ports import FeedbackLog
+from app.answering.services import Services
 from app.errors import BouncebotError
 
 
 log = logging.getLogger("bouncebot")
 
 
-def _valid_text(value: str) -> str:
-    """Reject lone UTF-16 surrogates (JSON allows ``"\\ud800"``; UTF-8 does not)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains characters that are not text (a lone UTF-16 surrogate); send valid UTF-8") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_valid_text)]
-
-
-class AskRequest(BaseModel):
-    question: Text = Field(description="The agent's question, or a pasted bounce message.")
+# AskRequest is the widget's request too (app.web.widget imports it from here).
+__all__ = ["AskRequest", "FeedbackRequest", "api_routes", "error", "install_error_handlers"]
 
 
 class FeedbackRequest(BaseModel):
@@ -82,18 +75,20 @@ def install_error_handlers(app: FastAPI) -> None:
                           "Try again, and tell the team running Bouncebot if it keeps happening.")
 
 
-def api_routes(services, feedback_log) -> APIRouter:
+def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
     r = APIRouter()
     answerer = services.answerer
 
     @r.post("/api/ask", summary="Answer a question (the answer contract)")
-    def ask(body: AskRequest) -> dict:
-        return answerer.ask(body.question).to_dict()
+    def ask(body: AskRequest) -> Answer:
+        answerer.check(body.question)
+        answerer.check_history(body.history)  # validated and bounded; not used for the answer yet
+        return answerer.ask(body.question)
 
     @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
-    def lookup(q: str = Query(..., description="text containing codes")) -> dict:
+    def lookup(q: str = Query(..., description="text containing codes")) -> Lookup:
         answerer.check(q)
-        return services.lookup(q)
+        return services.lookup_contract(q)
 
     from app.web.widget import RateLimiter  # imported here: app.widget imports this module
 

@@ -12,6 +12,10 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
   does not hold up the others), and an answer streams in at most
   ``STREAM_STEPS`` updates however long it is: Gradio post-processes and diffs
   the whole conversation on every update.
+- The code cards, the recipients and the cited sections are built from the
+  answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...),
+  never from its Markdown, with the labels every surface shares
+  (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``).
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ import gradio as gr
 
 from app._data import data_file, data_text
 from app.answering.answerer import Answerer
+from app.answering.contract import Answer, Code, Source
+from app.answering.render import LABELS, WORDING, basis_label, plain, recipient_code, severity_label, table_row
+from app.answering.ports import FeedbackLog
 from app.errors import BadQuestion, BouncebotError
 
 EXAMPLES = data_file("app.web", "examples.yaml")
 CSS = data_text("app.web", "chat.css")
-CARDS_PLACEHOLDER = '<p class="bb-empty">Ask a question to see the codes it contains.</p>'
+TEXTS = WORDING["chat"]  # the page's own texts; the answer's labels are the shared ones (render.LABELS, ...)
+CARDS_PLACEHOLDER = f'<p class="bb-empty">{html.escape(TEXTS["before_first_question"])}</p>'
 DEFAULT_CONCURRENCY = 8  # questions answered at once (BOUNCEBOT_CHAT_CONCURRENCY); more wait in Gradio's queue
 STREAM_STEPS = 8  # an answer streams in at most this many updates, whatever its length
 MAX_UPLOAD_BYTES = 0  # for mount_gradio_app(max_file_size=...): the chat has no file inputs
@@ -56,71 +64,93 @@ def _multiline(text: str) -> str:
     return _e(text).replace("\n", "<br>")
 
 
-def code_cards_html(answer: dict) -> str:
-    """One card per code: the table's words for an exact match; a clearly
+def _answer(answer: Answer | dict) -> Answer:
+    return answer if isinstance(answer, Answer) else Answer.model_validate(answer)
+
+
+def _head(c: Code, badge: str, kind: str, extra: str = "") -> str:
+    sev = _e(c.severity)
+    return (f'<div class="bb-card-head"><span class="bb-code">{_e(c.code)}</span>'
+            f'<span class="bb-badge bb-{sev}">{_e(severity_label(c.severity))}</span>'
+            f'<span class="bb-badge bb-{kind}">{_e(badge)}</span>{extra}</div>')
+
+
+def _words(meaning: str, action: str) -> str:
+    """A row's meaning and action, verbatim, under the shared labels."""
+    return (f'<p><b>{_e(WORDING["meaning_label"])}:</b> <span class="bb-meaning">{_e(meaning)}</span></p>'
+            f'<p><b>{_e(WORDING["action_label"])}:</b> <span class="bb-action">{_e(action)}</span></p>')
+
+
+def _card(c: Code) -> str:
+    if c.match == "exact":
+        r = c.row
+        via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code else ""
+        return (f'<div class="bb-card bb-exact" data-code="{_e(c.code)}">'
+                f'{_head(c, LABELS["in_table"], "intable", via)}{_words(r.meaning, r.action)}</div>')
+    warning = _plain_wording("not_in_table", code=c.code, severity_label=severity_label(c.severity))
+    body = [f'<p class="bb-warn">{_e(warning)}</p>']
+    e = c.explanation
+    if e is None:
+        body.append(f'<p class="bb-general">{_e(WORDING["no_general"])}</p>')
+    else:
+        heading = _plain_wording("general_heading", basis_label=basis_label(e.basis))
+        body.append(f'<p class="bb-general"><b>{_e(heading)}</b> {_e(e.meaning)}</p><p class="bb-general">'
+                    f'<b>{_e(WORDING["general_action_label"])}:</b> {_e(e.action)}</p>')
+    if c.related:
+        codes = ", ".join(f"{r.code} ({r.shares})" for r in c.related)
+        body.append(f'<p class="bb-related">{_e(_plain_wording("related_line", codes=codes))}</p>')
+    return (f'<div class="bb-card bb-none" data-code="{_e(c.code)}">'
+            f'{_head(c, LABELS["not_in_table"], "notintable")}{"".join(body)}</div>')
+
+
+def _plain_wording(key: str, **values) -> str:
+    """A sentence of wording.yaml as plain text (escaped where it is shown)."""
+    return plain(WORDING[key]).format(**values)
+
+
+def code_cards_html(answer: Answer | dict) -> str:
+    """One card per code (``codes[]``): the table's words for an exact match; a clearly
     marked not-in-table card, with general guidance labelled as such, otherwise."""
-    if not answer["codes"]:
-        return '<p class="bb-empty">No SMTP code in the question.</p>'
-    cards = []
-    for c in answer["codes"]:
-        sev = _e(c["severity"])
-        head = f'<div class="bb-card-head"><span class="bb-code">{_e(c["code"])}</span>' \
-               f'<span class="bb-badge bb-{sev}">{sev}</span>'
-        if c["match"] == "exact":
-            r = c["row"]
-            via = f' <span class="bb-via">table row {_e(r["code"])}</span>' if r["code"] != c["code"] else ""
-            cards.append(
-                f'<div class="bb-card bb-exact" data-code="{_e(c["code"])}">{head}'
-                f'<span class="bb-badge bb-intable">in the article’s table</span>{via}</div>'
-                f'<p><b>What it means:</b> <span class="bb-meaning">{_e(r["meaning"])}</span></p>'
-                f'<p><b>What you can do:</b> <span class="bb-action">{_e(r["action"])}</span></p></div>'
-            )
-            continue
-        body = ['<p class="bb-warn">Not in the article’s table: the article does not say what this code means.</p>']
-        e = c.get("explanation")
-        if e:
-            body.append(
-                f'<p class="bb-general"><b>General guidance, not from the article</b> ({_e(e["basis"])}): '
-                f'{_e(e["meaning"])}</p><p class="bb-general"><b>What you can generally do:</b> {_e(e["action"])}</p>'
-            )
-        if c.get("related"):
-            rel = ", ".join(f'{_e(r["code"])} ({_e(r["shares"])})' for r in c["related"])
-            body.append(f'<p class="bb-related">Closest in the article (not this code): {rel}</p>')
-        cards.append(
-            f'<div class="bb-card bb-none" data-code="{_e(c["code"])}">{head}'
-            f'<span class="bb-badge bb-notintable">not in the table</span></div>{"".join(body)}</div>'
-        )
-    return "\n".join(cards)
+    codes = _answer(answer).codes
+    if not codes:
+        return f'<p class="bb-empty">{_e(LABELS["no_codes"])}</p>'
+    return "\n".join(_card(c) for c in codes)
 
 
-def recipients_html(answer: dict) -> str:
-    """For a pasted bounce: each failed recipient, its decisive code and why."""
-    recipients = [r for r in answer.get("recipients", []) if r["recipient"] or r["status"] or r["reply_code"]]
-    if not recipients or (len(recipients) == 1 and not recipients[0]["recipient"]):
+def recipients_html(answer: Answer | dict) -> str:
+    """For a pasted bounce (``recipients[]``): each failed recipient, its decisive code and why."""
+    recipients = [r for r in _answer(answer).recipients if r.recipient or r.status or r.reply_code]
+    if not recipients or (len(recipients) == 1 and not recipients[0].recipient):
         return ""
     rows = "".join(
-        f'<li><span class="bb-rcpt">{_e(r["recipient"] or "(recipient not named)")}</span>: '
-        f'<span class="bb-code">{_e(" ".join(x for x in (r["reply_code"], r["status"]) if x) or "no code")}</span>'
-        f' <span class="bb-why">({_e(r["decisive"])})</span></li>'
+        f'<li><span class="bb-rcpt">{_e(r.recipient or LABELS["recipient_not_named"])}</span>: '
+        f'<span class="bb-code">{_e(recipient_code(r) or LABELS["no_code"])}</span>'
+        f' <span class="bb-why">({_e(r.decisive)})</span></li>'
         for r in recipients
     )
-    return f'<div class="bb-recipients"><b>Failed recipients in the bounce</b><ul>{rows}</ul></div>'
+    return f'<div class="bb-recipients"><b>{_e(LABELS["recipients"])}</b><ul>{rows}</ul></div>'
 
 
-def sources_html(answer: dict) -> str:
-    if not answer["sources"]:
-        return '<p class="bb-empty">No section cited.</p>'
-    items = []
-    for s in answer["sources"]:
-        words = s["text"].replace("\n", " ").split()
-        opening = " ".join(words[:7]) + (" …" if len(words) > 7 else "")
-        items.append(
-            f'<details class="bb-source"><summary><a href="{_e(s["url"])}" target="_blank" rel="noopener noreferrer">'
-            f'{_e(s["article"])} › {_e(s["section"])}</a> <span class="bb-score">{float(s["score"]):.2f}</span>'
-            f'<div class="bb-opening">“{_e(opening)}”</div>'
-            f'</summary><blockquote>{_multiline(s["text"])}</blockquote></details>'
-        )
-    return "\n".join(items)
+def _source(s: Source) -> str:
+    link = _plain_wording("citation", article=s.article, section=s.section, url=s.url)
+    if s.kind == "row" and s.row is not None:  # a table row: its code, then its words
+        opening = f'<span class="bb-code">{_e(s.row.code)}</span> {_e(LABELS["in_table"])}'
+        body = _words(s.row.meaning, s.row.action)
+    else:
+        words = s.text.replace("\n", " ").split()
+        opening = "“" + _e(" ".join(words[:7]) + (" …" if len(words) > 7 else "")) + "”"
+        body = f"<blockquote>{_multiline(s.text)}</blockquote>"
+    return (f'<details class="bb-source bb-source-{_e(s.kind)}"><summary><a href="{_e(s.url)}" target="_blank" '
+            f'rel="noopener noreferrer">{_e(link)}</a> <span class="bb-score">{s.score:.2f}</span>'
+            f'<div class="bb-opening">{opening}</div></summary>{body}</details>')
+
+
+def sources_html(answer: Answer | dict) -> str:
+    """The cited parts of the article (``sources[]``), each linked; expand one to read it."""
+    sources = _answer(answer).sources
+    if not sources:
+        return f'<p class="bb-empty">{_e(LABELS["no_sources"])}</p>'
+    return "\n".join(_source(s) for s in sources)
 
 
 def markdown_text(text: str) -> str:
@@ -167,7 +197,7 @@ def stream_cuts(text: str, steps: int = STREAM_STEPS) -> list[int]:
 
 
 class ChatUI:
-    def __init__(self, answerer: Answerer, feedback_log=None, title: str = "Bouncebot",
+    def __init__(self, answerer: Answerer, feedback_log: FeedbackLog | None = None, title: str = "Bouncebot",
                  concurrency: int = DEFAULT_CONCURRENCY):
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency={concurrency!r}: give a whole number of questions, at least 1.")
@@ -185,66 +215,61 @@ class ChatUI:
         answers = dict(answers or {})
         message = message or ""
         try:
-            answer = self.answerer.ask(message).to_dict()
+            answer = self.answerer.ask(message)
         except BadQuestion as e:
             history += [{"role": "user", "content": user_bubble(message) or " "},
-                        {"role": "assistant", "content": f"⚠️ {markdown_text(str(e))}"}]
+                        {"role": "assistant", "content": TEXTS["refused"].format(problem=markdown_text(str(e)))}]
             yield history, "", "", message, answers
             return
         history.append({"role": "user", "content": user_bubble(message)})
         history.append({"role": "assistant", "content": ""})
-        answers[str(len(history) - 1)] = answer
+        answers[str(len(history) - 1)] = answer.to_dict()  # kept as JSON for the thumbs up/down
         cards, sources = recipients_html(answer) + code_cards_html(answer), sources_html(answer)
-        text = answer["answer"]
+        text = answer.answer
         for end in stream_cuts(text):
             history[-1] = {"role": "assistant", "content": text[:end]}
             yield history, cards, sources, "", answers
 
     def on_feedback(self, answers: dict | None, comment: str, like: gr.LikeData) -> str:
         if self.feedback_log is None:
-            return "Feedback is not stored in this session."
+            return TEXTS["feedback_off"]
         answer = (answers or {}).get(str(like.index[0] if isinstance(like.index, (list, tuple)) else like.index))
         if answer is None:
-            return "That message has no answer to rate."
+            return TEXTS["feedback_no_answer"]
         try:
             self.feedback_log.add(
                 "up" if like.liked else "down", answer["question"], answer["answer"], comment or "",
                 answer["answered"], answer["codes"], answer["sources"],
             )
         except BouncebotError as e:  # the database cannot take it (deleted, read-only, full, too large)
-            return f"⚠️ Not saved: {e}"
-        return "Thanks: feedback saved." if like.liked else "Thanks: saved as a case to review."
+            return TEXTS["feedback_not_saved"].format(problem=e)
+        return TEXTS["feedback_up" if like.liked else "feedback_down"]
 
     def create_app(self) -> gr.Blocks:
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
-            gr.Markdown(
-                f"## {self.title}\nWhy did a reply bounce? Ask about an error code or paste the delivery-failure "
-                "note. Codes in the article's table get its exact words; anything else is marked as not from the "
-                "article; questions get the article's passages with their sections."
-            )
+            gr.Markdown(f"## {self.title}\n{TEXTS['intro']}")
             answers = gr.State({})
             with gr.Row():
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
-                        label="Conversation", height=480, sanitize_html=True, elem_id="chat",
+                        label=TEXTS["conversation"], height=480, sanitize_html=True, elem_id="chat",
                         buttons=["copy", "copy_all"], feedback_options=("Like", "Dislike"),
                         latex_delimiters=[],  # no answer has maths; a pasted "$$" is shown, not typeset
                     )
                     question = gr.Textbox(
-                        label="Question or pasted bounce", placeholder="e.g. What does 550-5.1.1 mean?",
+                        label=TEXTS["question"], placeholder=TEXTS["placeholder"],
                         lines=3, max_lines=14, elem_id="question",
                     )
                     with gr.Row():
-                        send = gr.Button("Ask", variant="primary", elem_id="ask")
-                        clear = gr.Button("Clear", elem_id="clear")
-                    comment = gr.Textbox(label="Comment on your thumbs up/down (optional)", lines=1,
-                                         elem_id="comment")
+                        send = gr.Button(TEXTS["ask"], variant="primary", elem_id="ask")
+                        clear = gr.Button(TEXTS["clear"], elem_id="clear")
+                    comment = gr.Textbox(label=TEXTS["comment"], lines=1, elem_id="comment")
                     status = gr.Markdown("", elem_id="feedback-status")
-                    gr.Examples(examples=EXAMPLES, inputs=question, label="Examples")
+                    gr.Examples(examples=EXAMPLES, inputs=question, label=TEXTS["examples"])
                 with gr.Column(scale=2):
-                    gr.Markdown("### Codes")
+                    gr.Markdown(f"### {TEXTS['codes']}")
                     cards = gr.HTML(CARDS_PLACEHOLDER, elem_id="cards")
-                    gr.Markdown("### Cited sections")
+                    gr.Markdown(f"### {TEXTS['sources']}")
                     sources = gr.HTML("", elem_id="sources")
             outputs = [chatbot, cards, sources, question, answers]
             ask = dict(fn=self.respond, inputs=[question, chatbot, answers], outputs=outputs,

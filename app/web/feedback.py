@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config import BadSetting, Settings
-from app.errors import BouncebotError
+from app.config import Settings
+from app.errors import BadFeedback, BadSetting, FeedbackFull, FeedbackTooLarge, FeedbackUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -38,56 +38,22 @@ SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE
     5, 6, 8, 11, 13, 14, 26)
 
 
-class BadFeedback(BouncebotError):
-    exit_code = 2
-    http_status = 422
-
-
-class FeedbackTooLarge(BadFeedback):
-    """A field of a feedback post is over its limit; says which and the limit."""
-
-    http_status = 413
-
-    def __init__(self, field: str, size: int, limit: int, unit: str) -> None:
-        self.field, self.size, self.limit, self.unit = field, size, limit, unit
-        if field in ("codes", "sources"):
-            measured = (f"list has {size:,} items" if unit == "items" else f"list is {size:,} {unit} as JSON")
-            advice = f"Send fewer {field}, or leave them out."
-        else:
-            measured, advice = f"is {size:,} {unit}", f"Send a shorter {field}, or leave it out."
-        super().__init__(f"The feedback's {field} {measured}; the limit is {limit:,} {unit}. {advice}")
-
-
-class FeedbackUnavailable(BouncebotError):
-    """Feedback cannot be written to disk (file deleted or replaced, read-only, unusable):
-    the post is refused instead of being accepted and lost. The message says what to do."""
-
-    exit_code = 1
-    http_status = 503
-
-
-class FeedbackFull(FeedbackUnavailable):
-    """No room to store feedback: the disk is full, or the stored feedback reached its cap."""
-
-    http_status = 507  # Insufficient Storage: the server cannot store it; the request itself is fine
-
-
 @dataclass(frozen=True)
 class FeedbackLimits:
-    """What one feedback post may hold, and how much the store keeps in all."""
+    """What one feedback post may hold, and how much the feedback log keeps in all."""
 
     question_bytes: int = Settings.max_question_bytes  # the same limit as for questions (UTF-8 bytes)
     answer_bytes: int = 64 * 1024
     comment_chars: int = MAX_COMMENT
     list_items: int = 100  # codes and sources each
     list_bytes: int = 64 * 1024  # codes and sources each, as stored (JSON, UTF-8)
-    store_bytes: int = int(Settings.feedback_max_mb * MB)  # the database's content (pages in use)
+    database_bytes: int = int(Settings.feedback_max_mb * MB)  # the database's content (pages in use)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FeedbackLimits":
         if not math.isfinite(settings.feedback_max_mb):
             raise BadSetting(f"BOUNCEBOT_FEEDBACK_MAX_MB={settings.feedback_max_mb!r} is not a finite number.")
-        return cls(question_bytes=settings.max_question_bytes, store_bytes=int(settings.feedback_max_mb * MB))
+        return cls(question_bytes=settings.max_question_bytes, database_bytes=int(settings.feedback_max_mb * MB))
 
 
 @dataclass(frozen=True)
@@ -119,7 +85,7 @@ class FeedbackLog:
     on disk is still the one opened (a deleted or replaced file, or its
     deleted folder, would otherwise take writes that are lost at the next
     start) and turns SQLite's write errors into ``FeedbackUnavailable``
-    (``FeedbackFull`` for a full disk or the ``store_bytes`` cap).
+    (``FeedbackFull`` for a full disk or the ``database_bytes`` cap).
     ``read_only=True`` opens an existing file for reading only (export).
     """
 
@@ -165,7 +131,7 @@ class FeedbackLog:
 
     @classmethod
     def from_settings(cls, settings: Settings, read_only: bool = False) -> "FeedbackLog":
-        """The store ``BOUNCEBOT_FEEDBACK_DB`` names, with the limits from the settings."""
+        """The feedback log in the file ``BOUNCEBOT_FEEDBACK_DB`` names, with the limits from the settings."""
         return cls(settings.feedback_db, FeedbackLimits.from_settings(settings), read_only=read_only)
 
     # ------------------------------------------------------------------ errors
@@ -265,14 +231,14 @@ class FeedbackLog:
             raise self._moved()
 
     def _check_room(self, size: int) -> None:
-        """Refuse a row that would take the database's content past ``store_bytes``; called under the lock."""
+        """Refuse a row that would take the database's content past ``database_bytes``; called under the lock."""
         page_size, pages, free = (self._db.execute(f"PRAGMA {p}").fetchone()[0]
                                   for p in ("page_size", "page_count", "freelist_count"))
         used = (pages - free) * page_size
-        if used + size > self.limits.store_bytes:
+        if used + size > self.limits.database_bytes:
             raise FeedbackFull(
                 f"Feedback was not saved: the feedback database {self.path} is full: it holds {used / MB:,.1f} MB "
-                f"and the cap is {self.limits.store_bytes / MB:,.1f} MB (BOUNCEBOT_FEEDBACK_MAX_MB). An operator "
+                f"and the cap is {self.limits.database_bytes / MB:,.1f} MB (BOUNCEBOT_FEEDBACK_MAX_MB). An operator "
                 "should run `bouncebot feedback export --out cases.jsonl` to keep the thumbs-down cases, then delete "
                 f"old rows (for example: sqlite3 {self.path} \"DELETE FROM feedback WHERE created < "
                 "strftime('%s','now','-90 days')\"; posts are accepted again at once), or raise "

@@ -11,10 +11,11 @@ from __future__ import annotations
 import sys
 
 from app.config import Settings
+from app.answering.ports import FeedbackLog
 from app.answering.services import Services, build
 
 
-def create_app(services: Services, feedback_log, settings: Settings | None = None):
+def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings | None = None):
     """``settings`` defaults to ``services.settings`` (the widget's allowlist and rate come from it)."""
     import gradio as gr
     from fastapi import FastAPI
@@ -73,9 +74,9 @@ def _local_docs(app) -> None:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from app.web.feedback import FeedbackLog
+    from app.web import feedback
 
-    feedback_log = FeedbackLog.from_settings(settings)  # fails at once when the database cannot be written
+    feedback_log = feedback.FeedbackLog.from_settings(settings)  # fails at once when the database cannot be written
     services = build(settings).warm()  # fails fast (with the fix) when the index is missing or stale
     app = create_app(services, feedback_log)
     print(f"Bouncebot is answering on http://{settings.host}:{settings.port}/ "

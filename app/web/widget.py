@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -25,9 +26,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 
-from app.web.api import AskRequest
+from app.answering.contract import Answer, AskRequest
 from app.config import Settings, parse_rate
-from app.errors import BouncebotError
+from app.errors import RateLimited
 
 API_PREFIXES = ("/api/", "/widget/api/", "/healthz")
 UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
@@ -38,16 +39,6 @@ STATIC_TYPES = {"panel.js": "text/javascript; charset=utf-8", "panel.css": "text
 
 def static_text(name: str) -> str:
     return resources.files("app.web").joinpath(f"static/{name}").read_text(encoding="utf-8")
-
-
-class RateLimited(BouncebotError):
-    """Too many requests from one client: 429 with ``Retry-After``."""
-
-    http_status = 429
-
-    def __init__(self, retry_after: int, message: str):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -134,21 +125,63 @@ def _script_json(data) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def panel_config(services, articles) -> dict:
-    from app.knowledge.chunks import row_text
+# What the panel shows of wording.yaml, under the file's own names: these sentences and labels shared
+# with the chat and the CLI (without their Markdown), the shared ``labels:`` block, and the ``widget:`` block.
+SHARED_WORDING = ("meaning_label", "action_label", "not_in_table", "general_heading", "general_action_label",
+                  "basis_labels", "no_general", "related_line", "passages_intro", "passages_intro_after_codes",
+                  "dont_know", "other_article", "support_intro", "severity_labels", "labels")
+LOADER_MARK = "/*{{LABELS}}*/{}"  # in widget.js: replaced by the loader's labels when served
 
+
+def _wording() -> dict:
     from app._data import data_file
 
-    support = services.answerer.support
+    return data_file("app.answering", "wording.yaml")
+
+
+def widget_labels(wording: dict | None = None) -> tuple[dict, dict]:
+    """(the panel's labels, the loader's labels), all from wording.yaml: the shared keys as the file
+    names them (``labels.in_table``), the panel's own under ``widget``, the loader's ``widget.loader``."""
+    from app.answering.render import plain
+
+    def text(value):
+        return {k: text(v) for k, v in value.items()} if isinstance(value, dict) else plain(str(value))
+
+    wording = _wording() if wording is None else wording
+    own = dict(wording["widget"])
+    loader = own.pop("loader")
+    return {**{k: text(wording[k]) for k in SHARED_WORDING}, "widget": own}, dict(loader)
+
+
+def panel_config(services, articles, wording: dict | None = None) -> dict:
+    """What the panel is given with its page: the article's title, example questions and every label
+    it shows. No table rows: answers say what each source is (``kind``, ``code``)."""
+    from app._data import data_file
+
+    labels, _ = widget_labels(wording)
     return {
         "article": articles[0].title if articles else "",
-        "support": None if support is None else
-        {"article": support.article, "section": support.section, "url": support.url, "text": support.text},
-        # Passages that are table rows arrive as "code: meaning action"; the panel shows them as cards.
-        "rows": [{"code": r.code, "meaning": r.meaning, "action": r.action, "section": r.section, "url": r.url,
-                  "text": row_text(r)} for r in services.table.rows],
+        "labels": labels,
         "examples": list(data_file("app.web", "examples.yaml"))[:3],
     }
+
+
+def panel_page(config: dict) -> str:
+    """panel.html with its texts (``{{T:name}}``: ``widget.name``, HTML-escaped) and its config (``{{CONFIG}}``)."""
+    from html import escape
+
+    own = config["labels"]["widget"]
+    return re.sub(r"\{\{(?:T:(\w+)|CONFIG)\}\}",
+                  lambda m: escape(own[m.group(1)]) if m.group(1) else _script_json(config),
+                  static_text("panel.html"))
+
+
+def loader_script(wording: dict | None = None) -> str:
+    """widget.js with the loader's labels (its default title, button names, error texts) in it."""
+    script = static_text("widget.js")
+    if LOADER_MARK not in script:
+        raise RuntimeError(f"widget.js has lost its {LOADER_MARK!r} mark for its labels")
+    return script.replace(LOADER_MARK, _script_json(widget_labels(wording)[1]), 1)
 
 
 def _markdown():
@@ -211,8 +244,8 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
     limiter = RateLimiter.from_setting(settings.widget_rate)
     articles = load_kb(settings)
     answerer = services.answerer
-    loader = static_text("widget.js")
-    panel = static_text("panel.html").replace("{{CONFIG}}", _script_json(panel_config(services, articles)))
+    loader = loader_script()
+    panel = panel_page(panel_config(services, articles))
     statics = {name: static_text(name) for name in STATIC_TYPES}
     r = APIRouter()
 
@@ -239,8 +272,10 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
     @r.post("/widget/api/ask", dependencies=[Depends(rate_limit)],
             responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}},
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
-    def widget_ask(body: AskRequest) -> dict:
-        return answerer.ask(body.question).to_dict()
+    def widget_ask(body: AskRequest) -> Answer:
+        answerer.check(body.question)
+        answerer.check_history(body.history)  # validated and bounded; not used for the answer yet
+        return answerer.ask(body.question)
 
     @r.get("/demo", include_in_schema=False)
     def demo(request: Request) -> Response:

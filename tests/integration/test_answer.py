@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.answering.render import quote
 from app.errors import EmptyQuestion, QuestionTooLong
 
 from ..unit.test_kb_source import seed_table
@@ -15,19 +16,23 @@ SEED_ROWS = {code: (meaning, action) for code, meaning, action in seed_table()[1
 
 
 def check_contract(d: dict) -> None:
-    assert set(d) >= {"question", "answer", "answered", "codes", "sources"}
-    assert isinstance(d["question"], str) and isinstance(d["answer"], str) and isinstance(d["answered"], bool)
-    for c in d["codes"]:
-        assert set(c) >= {"text", "code", "match", "row", "severity", "explanation", "related", "reason"}
-        assert c["match"] == "none" or (c["explanation"] is None and c["related"] == [])
-        assert c["match"] in ("exact", "none")
-        assert c["severity"] in ("permanent", "temporary", "success", "unknown")
-        assert (c["row"] is not None) == (c["match"] == "exact")
-        if c["row"]:
-            assert set(c["row"]) == {"code", "meaning", "action"}
-    for s in d["sources"]:
-        assert set(s) >= {"article", "section", "url", "text", "score"}
-        assert isinstance(s["score"], float) and s["url"].startswith("https://")
+    """``d`` is an answer as it goes over the wire: valid against ``contract.Answer``
+    (types, literals, no unknown field), and consistent where types cannot say it."""
+    from app.answering.contract import Answer
+
+    a = Answer.model_validate(d)
+    assert a.to_dict() == d  # nothing lost or added on the way through the model
+    for c in a.codes:
+        assert (c.row is not None) == (c.match == "exact")
+        assert c.match == "none" or (c.explanation is None and c.related == [])
+    for s in a.sources:
+        assert s.url.startswith("https://")
+        assert (s.kind == "row") == (s.code is not None) == (s.row is not None)
+        assert s.row is None or (s.row.code == s.code and (s.row.section, s.row.url) == (s.section, s.url))
+    exact_rows = [c.row for c in a.codes if c.match == "exact"]
+    if exact_rows:  # the sources are then the rows matched, each once, in order
+        assert [s.row for s in a.sources] == [r for i, r in enumerate(exact_rows) if r not in exact_rows[:i]]
+    assert a.limits is not None and a.limits.truncated == any(n.kind.endswith("_capped") for n in a.notices)
 
 
 @pytest.mark.parametrize("code", sorted(SEED_ROWS))
@@ -36,7 +41,8 @@ def test_exact_code_answer_quotes_the_row_verbatim(answerer, code):
     check_contract(d)
     (c,) = d["codes"]
     meaning, action = SEED_ROWS[code]
-    assert c["row"] == {"code": code, "meaning": meaning, "action": action}
+    assert c["row"] == {"code": code, "meaning": meaning, "action": action, "section": "Common delivery errors",
+                        "url": d["sources"][0]["url"]}
     assert meaning in d["answer"] and action in d["answer"]
     assert d["answered"] is True
     assert [s["section"] for s in d["sources"]] == ["Common delivery errors"]
@@ -115,3 +121,60 @@ def test_100_kb_paste_is_accepted_and_too_long_is_refused(answerer):
 def test_html_in_the_question_is_not_echoed(answerer):
     d = answerer.ask("<img src=x onerror=alert(1)> what is 550-5.1.1").to_dict()
     assert "<img" not in d["answer"] and d["codes"][0]["match"] == "exact"
+
+
+# ------------------------------------------------- the contract's new fields
+
+def test_a_source_says_whether_it_is_a_row_or_a_section(answerer):
+    d = answerer.ask("is 5.1.1 permanent?").to_dict()
+    check_contract(d)
+    assert [(s["kind"], s["code"]) for s in d["sources"]] == [("row", "550-5.1.1")]
+    assert d["sources"][0]["row"] == d["codes"][0]["row"]
+    d = answerer.ask("her mailbox is full, what can I do?").to_dict()  # a row found by search, no code asked
+    check_contract(d)
+    (s,) = [s for s in d["sources"] if s["kind"] == "row"]
+    assert s["code"] == "552-5.2.2" and (s["row"]["meaning"], s["row"]["action"]) == SEED_ROWS["552-5.2.2"]
+    d = answerer.ask("How do I get an address off the bounce list?").to_dict()
+    check_contract(d)
+    assert {(s["kind"], s["code"], s["row"]) for s in d["sources"]} == {("section", None, None)}
+
+
+def test_a_refusal_carries_the_support_section_and_any_other_article(answerer):
+    d = answerer.ask("How do I connect my custom email address?").to_dict()
+    check_contract(d)
+    assert d["answered"] is False and d["other_article"] == "Connect your custom email address"
+    assert d["support"]["section"] == "Need more help?" and quote(d["support"]["text"]) in d["answer"]
+    d = answerer.ask("How much does SparrowDesk cost per seat?").to_dict()
+    assert d["other_article"] is None and d["support"]["url"].endswith("#need-more-help")
+    answered = answerer.ask("What does 550 5.1.1 mean?").to_dict()
+    assert answered["support"] is None and answered["other_article"] is None
+
+
+def test_limits_and_notices_say_what_a_cap_left_out(services):
+    from app.answering.answerer import Answerer
+    from app.codes.table import CodeTable
+
+    capped = Answerer(CodeTable(services.table.rows, max_codes=1), lambda: services.answerer.retriever,
+                      support=services.answerer.support)
+    d = capped.ask("bounced twice: 550 5.1.1, then 552 5.2.2").to_dict()
+    check_contract(d)
+    assert d["limits"] == {"codes_found": 2, "codes_examined": 1, "recipients_found": d["limits"]["recipients_found"],
+                           "recipients_examined": d["limits"]["recipients_examined"], "truncated": True}
+    assert [n["kind"] for n in d["notices"]] == ["codes_capped"] and d["notices"][0]["text"] in d["answer"]
+    d = services.answerer.ask("bounced twice: 550 5.1.1, then 552 5.2.2").to_dict()
+    assert d["limits"]["codes_examined"] == 2 and d["notices"] == []
+
+
+def test_search_down_is_a_notice_beside_the_codes(services):
+    from app.answering.answerer import Answerer
+    from app.errors import SearchUnavailable
+
+    class Down:
+        def search(self, *args, **kwargs):
+            raise SearchUnavailable("the store did not answer within 2 s")
+
+    d = Answerer(services.table, Down, support=services.answerer.support).ask("what is 550 5.7.26?").to_dict()
+    check_contract(d)
+    (n,) = d["notices"]
+    assert n["kind"] == "search_unavailable" and "the store did not answer within 2 s" in n["text"]
+    assert n["text"] in d["answer"] and d["codes"][0]["match"] == "none" and d["support"] is not None

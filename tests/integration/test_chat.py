@@ -7,6 +7,7 @@ can be held back on purpose); the ``slow`` ones load the real model.
 
 from __future__ import annotations
 
+import html
 import inspect
 import json
 import re
@@ -20,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
+
+from app.answering.render import LABELS, WORDING
 
 from ..conftest import KB
 from ..servers import LiveServer
@@ -53,14 +56,14 @@ class FakeAnswerer:
         return "\n\n".join(f"**550-5.1.{i % 10}** block {i}: " + "x" * self.block_chars for i in range(self.blocks))
 
     def ask(self, question):
-        from app.answering.answerer import Answer
+        from app.answering.contract import Answer
 
         question = self.check(question)
         if "HOLD" in question:
             self.started.set()
             self.release.wait(self.hold_timeout)
         self.finished[question] = time.monotonic()
-        return Answer(question, self.text(), True, [], [], [])
+        return Answer(question=question, answer=self.text(), answered=True)
 
 
 def last(gen):
@@ -202,7 +205,8 @@ def test_conversation_is_kept_and_untabled_codes_are_marked(ui):
     history, _, _, _, answers = last(ui.respond("What does 550 5.1.1 mean?", [], {}))
     history, cards, _, _, answers = last(ui.respond("and 550 5.7.26?", history, answers))
     assert len(history) == 4 and set(answers) == {"1", "3"}
-    assert "bb-none" in cards and "not in the table" in cards and "General guidance, not from the article" in cards
+    assert "bb-none" in cards and html.escape(LABELS["not_in_table"]) in cards
+    assert "General guidance, not from the article" in cards
 
 
 @slow
@@ -365,7 +369,8 @@ def test_a_concurrency_below_one_or_not_a_whole_number_is_refused(bad):
 
 
 def test_the_setting_defaults_to_a_team_and_is_read_from_the_environment():
-    from app.config import BadSetting, Settings
+    from app.config import Settings
+    from app.errors import BadSetting
 
     assert Settings().chat_concurrency == 8 == Settings.from_env({}).chat_concurrency
     assert Settings.from_env({"BOUNCEBOT_CHAT_CONCURRENCY": "3"}).chat_concurrency == 3
@@ -474,6 +479,7 @@ def test_a_refused_question_is_shown_as_text_too():
     bubble, refusal = render(history[0]["content"]), render(history[1]["content"])
     assert bubble.tags == ["p"] and not bubble.attrs and bubble.shown == question
     assert refusal.tags == ["p"] and "the limit is 50 bytes" in refusal.shown
+    assert refusal.shown.startswith(WORDING["chat"]["refused"].split("{")[0])  # the wording file's prefix
 
 
 def test_the_chat_renders_no_latex_and_keeps_sanitizing():

@@ -44,7 +44,7 @@ def test_ingest_and_ask_against_a_chroma_server(chroma_url, tmp_path):
 
 def test_bad_chroma_url_is_a_clear_error():
     r = run(["ask", "how do I reduce bounces?"], {"BOUNCEBOT_CHROMA_URL": "not a url"})
-    assert r.returncode == 1 and "BOUNCEBOT_CHROMA_URL" in r.stderr
+    assert r.returncode == 2 and "BOUNCEBOT_CHROMA_URL" in r.stderr  # a bad setting
 
 
 def test_a_killed_ingest_never_shows_replicas_a_mixed_index(chroma_url, tmp_path, embedder):

@@ -40,6 +40,26 @@ def test_lookup_json():
     assert out["codes"][0]["row"]["action"] == (
         "Confirm the customer’s email address and update the contact before sending again."
     )
+    from app.answering.contract import Lookup
+
+    assert Lookup.model_validate(out).text == "Remote server said 550 #5.1.1 and 421 4.7.0"
+
+
+def test_lookup_plain_is_the_renderers_lines_in_the_shared_words():
+    from app.answering.render import WORDING, lookup_text
+    from app.answering.services import lookup_contract
+    from app.codes.table import CodeTable
+
+    text = "Remote server said 550 #5.1.1 and 421 4.7.0"
+    r = run(["lookup", text])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == lookup_text(lookup_contract(CodeTable.from_kb(ROOT / "kb"), text)) + "\n"
+    lines = r.stdout.splitlines()
+    assert lines[0] == "550-5.1.1  exact: table row 550-5.1.1 (permanent failure)"
+    assert lines[1].startswith(f"  {WORDING['meaning_label']}: The email address is invalid")
+    assert lines[3] == "421-4.7.0  not in the article's table (temporary failure)"
+    assert lines[4].startswith("  General guidance, not from the article (from the IANA registry")
+    assert lines[-1] == "  Closest in the article's table (different codes, not an exact match): 421-4.7.28."
 
 
 def test_lookup_plain_and_stdin():
@@ -106,6 +126,11 @@ def test_ask_json_and_batch(indexed_settings):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["answered"] and d["codes"][0]["row"]["code"] == "550-5.7.1"
+    from app.answering.contract import Answer
+
+    assert Answer.model_validate(d).to_dict() == d  # the contract's model, as the API sends it
+    plain = run(["ask", "What does 550-5.7.1 mean?"], env)
+    assert plain.returncode == 0 and plain.stdout == d["answer"] + "\n"  # without --json: the Markdown
 
     lines = [
         json.dumps({"question": "what does 5.2.2 mean"}),

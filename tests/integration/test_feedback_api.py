@@ -107,7 +107,7 @@ def test_posts_beyond_the_rate_get_429(services, tmp_path):
 def test_the_stored_size_cap_gets_507(services, tmp_path):
     from app.web.feedback import FeedbackLimits, FeedbackLog
 
-    feedback_log = FeedbackLog(tmp_path / "f.sqlite3", limits=FeedbackLimits(store_bytes=256 * KB))
+    feedback_log = FeedbackLog(tmp_path / "f.sqlite3", limits=FeedbackLimits(database_bytes=256 * KB))
     with LiveServer(api_app(services, feedback_log)) as s, httpx.Client(base_url=s.url, timeout=60) as c:
         statuses = [c.post("/api/feedback", json={**POST, "answer": "a" * (60 * KB)}).status_code for _ in range(8)]
         assert statuses[0] == 201 and statuses[-1] == 507, statuses

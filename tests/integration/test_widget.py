@@ -12,7 +12,7 @@ import pytest
 
 from ..conftest import ROOT
 from ..servers import LiveServer
-from .test_answer import SEED_ROWS, check_contract
+from .test_answer import SEED_ROWS
 
 ALLOWED = "https://help.example.com"
 OTHER = "https://evil.example.net"
@@ -59,7 +59,8 @@ def directives(csp: str) -> dict[str, list[str]]:
 
 
 def test_settings_read_the_allowlist_and_the_rate():
-    from app.config import BadSetting, Settings, parse_rate
+    from app.config import Settings, parse_rate
+    from app.errors import BadSetting
 
     s = Settings.from_env({"BOUNCEBOT_ALLOWED_ORIGINS": " https://Help.Example.com/ ,http://127.0.0.1:8000,,",
                            "BOUNCEBOT_WIDGET_RATE": "5/hour"})
@@ -141,14 +142,100 @@ def test_without_an_allowlist_only_the_server_itself_may_frame_the_panel(default
     assert directives(r.headers["content-security-policy"])["frame-ancestors"] == ["'self'"]
 
 
-def test_panel_config_is_data_not_markup(http):
-    page = http.get("/widget").text
+def served_config(page: str) -> dict:
     blob = re.search(r'<script type="application/json" id="bb-config">(.*?)</script>', page, re.S).group(1)
     assert "<" not in blob and ">" not in blob
-    config = json.loads(blob)
-    rows = {r["code"]: (r["meaning"], r["action"]) for r in config["rows"]}
-    assert rows["550-5.1.1"] == SEED_ROWS["550-5.1.1"]
-    assert config["support"]["section"] == "Need more help?"
+    return json.loads(blob)
+
+
+def test_panel_config_is_data_not_markup(http):
+    page = http.get("/widget").text
+    config = served_config(page)
+    assert set(config) == {"article", "labels", "examples"}  # no "rows", no "support": answers say what they cite
+    assert config["article"] == "Common Email Delivery Errors"
+    for meaning, action in SEED_ROWS.values():  # the panel is not sent the table
+        assert meaning not in page and action not in page
+    assert "{{" not in page  # every text of the page was filled in
+
+
+def test_panel_labels_are_the_wording_files(http):
+    from app._data import data_file
+    from app.answering.render import plain
+
+    wording = data_file("app.answering", "wording.yaml")
+    labels = served_config(http.get("/widget").text)["labels"]
+    # the sentences and labels shared with the chat and the CLI: the file's own keys, without their Markdown
+    assert labels["related_line"] == "Closest in the article's table (different codes, not an exact match): {codes}."
+    for key in ("meaning_label", "action_label", "general_action_label", "no_general", "related_line",
+                "passages_intro_after_codes", "severity_labels", "basis_labels"):
+        assert labels[key] == wording[key], key
+    assert labels["labels"] == wording["labels"]  # in_table, not_in_table, table_row...
+    assert labels["general_heading"] == "General guidance, not from the article (from {basis_label}):"
+    for key in ("not_in_table", "dont_know", "other_article", "passages_intro", "support_intro"):
+        assert labels[key] == plain(wording[key]), key
+    assert labels["support_intro"] == "For anything the article does not cover, its section {section} says:"
+    # the widget's own texts: wording.yaml's widget: block (its loader: part goes to widget.js only)
+    own = {k: v for k, v in wording["widget"].items() if k != "loader"}
+    assert labels["widget"] == own and own["greeting"] and own["new_chat"]
+
+    def texts(value):
+        return [t for v in value.values() for t in texts(v)] if isinstance(value, dict) else [value]
+
+    assert all("*" not in t and "](" not in t for t in texts(labels))
+    assert not set(texts(wording["widget"]["loader"])) & set(texts(labels))  # e.g. "Close chat"
+
+
+def test_panel_js_has_no_wording_of_its_own():
+    js = (ROOT / "app/web/static/panel.js").read_text(encoding="utf-8")
+    code = re.sub(r"/\* .*?\*/|// [^\n]*", "", js, flags=re.S)  # comments are not shown (all start "/* ", "// ")
+    string = r'"((?:[^"\\\n]|\\.)*)"'
+    literals = re.findall(string, code)
+    api = {"Content-Type", "POST", "Retry-After", "Enter", "Escape"}
+    assert [w for w in literals if re.search(r"[A-Z]", w) and w not in api] == []  # no sentence, no label
+    assert not [w for w in literals if re.search(r"\b(the|a|an|you|your|to|of|is|in)\b", w) and " " in w.strip()]
+    bare = re.sub(string, '""', code)
+    assert "rows" not in bare and "rowByText" not in bare  # no source is recognised by its text, no table sent
+    assert not re.search(r"\.answer\b", bare)  # nor the answer's Markdown read back
+
+
+def test_labels_follow_an_edited_wording_file(services, monkeypatch):
+    """Change the wording and restart: the panel's page, its config and the loader all say the new words."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app._data import data_file
+    import app.web.widget as widget
+
+    wording = data_file("app.answering", "wording.yaml")
+    wording["related_line"] = "Nearest table rows (not this code): {codes}."
+    wording["meaning_label"] = "**Meaning**"
+    wording["severity_labels"] = {**wording["severity_labels"], "permanent": "hard bounce"}
+    wording["labels"] = {**wording["labels"], "in_table": "in the FAQ's table"}
+    wording["widget"] = {**wording["widget"], "send": "Ask <now> & \"here\"", "new_chat": "Start again",
+                         "loader": {**wording["widget"]["loader"], "open_chat": "Talk to us: {title}"}}
+    monkeypatch.setattr(widget, "_wording", lambda: wording)
+    app = FastAPI()
+    app.include_router(widget.widget_routes(services))
+    with TestClient(app) as client:
+        page = client.get("/widget").text
+        labels = served_config(page)["labels"]
+        assert labels["related_line"] == "Nearest table rows (not this code): {codes}."
+        assert labels["meaning_label"] == "Meaning"
+        assert labels["severity_labels"]["permanent"] == "hard bounce"
+        assert labels["labels"]["in_table"] == "in the FAQ's table"
+        assert '<button id="send" type="submit">Ask &lt;now&gt; &amp; &quot;here&quot;</button>' in page  # escaped
+        assert '<button id="clear" type="button">Start again</button>' in page
+        loader = client.get("/widget.js").text
+        assert '"open_chat": "Talk to us: {title}"' in loader and "/*{{LABELS}}*/" not in loader
+        assert "Open chat:" not in loader
+
+
+def test_the_loader_gets_its_labels_when_served(http):
+    from app._data import data_file
+
+    loader = http.get("/widget.js").text
+    labels = json.loads(re.search(r"var TEXT = (\{.*?\});", loader).group(1))
+    assert labels == data_file("app.answering", "wording.yaml")["widget"]["loader"]
 
 
 # ---------------------------------------------------------------------------- CORS
@@ -191,7 +278,9 @@ def test_widget_ask_returns_the_contract(http, answerer):
     r = http.post("/widget/api/ask", json={"question": "What does 550 5.1.1 mean?"},
                   headers={"X-Forwarded-For": "198.51.100.7"})  # a client of its own (see the limit test)
     assert r.status_code == 200
-    check_contract(r.json())
+    from app.answering.contract import Answer
+
+    assert Answer.model_validate(r.json()).to_dict() == r.json()  # the typed contract, nothing more or less
     assert r.json() == answerer.ask("What does 550 5.1.1 mean?").to_dict()  # the same JSON as /api/ask
 
 

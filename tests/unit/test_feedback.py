@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import app.web.feedback as fb
-from app.errors import BouncebotError
-from app.web.feedback import BadFeedback, FeedbackLog, export_down
+from app.errors import BadFeedback, BadSetting, BouncebotError, FeedbackFull, FeedbackTooLarge, FeedbackUnavailable
+from app.web.feedback import FeedbackLog, export_down
 from evals.run import load_cases
 
 from ..conftest import ROOT
@@ -73,7 +73,7 @@ KB = 1024
 
 def _raises_too_large(feedback_log, field: str, limit: str, **post):
     before = feedback_log.count()
-    with pytest.raises(fb.FeedbackTooLarge, match=field) as e:
+    with pytest.raises(FeedbackTooLarge, match=field) as e:
         feedback_log.add(**{"rating": "down", "question": "q", "answer": "a", **post})
     assert limit in str(e.value) and e.value.field == field
     assert feedback_log.count() == before
@@ -105,7 +105,7 @@ def test_what_fits_the_limits_is_stored(tmp_path):
 
 
 def test_limits_come_from_the_settings(tmp_path):
-    from app.config import BadSetting, Settings
+    from app.config import Settings
 
     s = Settings.from_env({"BOUNCEBOT_FEEDBACK_DB": str(tmp_path / "f.sqlite3"), "BOUNCEBOT_MAX_QUESTION_BYTES": "1000",
                            "BOUNCEBOT_FEEDBACK_MAX_MB": "0.5", "BOUNCEBOT_FEEDBACK_RATE": "7/hour"})
@@ -114,7 +114,7 @@ def test_limits_come_from_the_settings(tmp_path):
     assert (defaults.feedback_max_mb, defaults.feedback_rate) == (100, "30/minute")
     feedback_log = FeedbackLog.from_settings(s)
     assert feedback_log.path == tmp_path / "f.sqlite3"
-    assert (feedback_log.limits.question_bytes, feedback_log.limits.store_bytes) == (1000, 512 * KB)
+    assert (feedback_log.limits.question_bytes, feedback_log.limits.database_bytes) == (1000, 512 * KB)
     _raises_too_large(feedback_log, "question", "1,000 bytes", question="x" * 1001)
     for name, bad in [("BOUNCEBOT_FEEDBACK_RATE", "30"), ("BOUNCEBOT_FEEDBACK_RATE", "0/minute"),
                       ("BOUNCEBOT_FEEDBACK_MAX_MB", "0"), ("BOUNCEBOT_FEEDBACK_MAX_MB", "lots")]:
@@ -124,15 +124,15 @@ def test_limits_come_from_the_settings(tmp_path):
 
 def test_the_stored_size_is_capped_and_pruning_frees_it(tmp_path):
     path = tmp_path / "f.sqlite3"
-    feedback_log = FeedbackLog(path, limits=fb.FeedbackLimits(store_bytes=256 * KB))
-    with pytest.raises(fb.FeedbackFull) as e:
+    feedback_log = FeedbackLog(path, limits=fb.FeedbackLimits(database_bytes=256 * KB))
+    with pytest.raises(FeedbackFull) as e:
         for _ in range(100):
             feedback_log.add("down", "q", "a" * (16 * KB))
     assert e.value.http_status == 507
     assert "BOUNCEBOT_FEEDBACK_MAX_MB" in str(e.value) and "bouncebot feedback export" in str(e.value)
     full = feedback_log.count()
     assert 5 < full < 16  # 16 rows of 16 KB would be the whole cap
-    with pytest.raises(fb.FeedbackFull):
+    with pytest.raises(FeedbackFull):
         feedback_log.add("down", "q", "a" * (16 * KB))
     assert feedback_log.count() == full
     # what the message tells the operator to do: export, then delete old rows (from another connection)
@@ -151,7 +151,7 @@ def test_a_deleted_directory_is_an_error_not_a_silent_write(tmp_path):
     feedback_log = FeedbackLog(path)
     feedback_log.add("down", "q", "a")
     shutil.rmtree(path.parent)
-    with pytest.raises(fb.FeedbackUnavailable, match="deleted or replaced") as e:
+    with pytest.raises(FeedbackUnavailable, match="deleted or replaced") as e:
         feedback_log.add("down", "q", "a")
     assert e.value.http_status == 503 and str(path) in str(e.value) and "restart" in str(e.value).lower()
     assert feedback_log.count() == 1  # nothing was written into the unlinked file
@@ -163,16 +163,16 @@ def test_a_replaced_file_is_an_error(tmp_path):
     feedback_log = FeedbackLog(path)
     FeedbackLog(tmp_path / "other.sqlite3").add("up", "q", "a")
     os.replace(tmp_path / "other.sqlite3", path)  # e.g. a backup restored under the running server
-    with pytest.raises(fb.FeedbackUnavailable, match="deleted or replaced"):
+    with pytest.raises(FeedbackUnavailable, match="deleted or replaced"):
         feedback_log.add("down", "q", "a")
 
 
 def test_a_database_that_became_read_only_is_an_error(tmp_path):
     feedback_log = FeedbackLog(tmp_path / "f.sqlite3")
     feedback_log._db.execute("PRAGMA query_only = ON")  # SQLite then refuses writes as for a read-only file
-    with pytest.raises(fb.FeedbackUnavailable, match="read-only") as e:
+    with pytest.raises(FeedbackUnavailable, match="read-only") as e:
         feedback_log.add("down", "q", "a")
-    assert e.value.http_status == 503 and not isinstance(e.value, fb.FeedbackFull)
+    assert e.value.http_status == 503 and not isinstance(e.value, FeedbackFull)
     assert isinstance(e.value, BouncebotError) and isinstance(e.value.__cause__, sqlite3.OperationalError)
 
 
@@ -180,7 +180,7 @@ def test_a_full_disk_is_an_error(tmp_path):
     feedback_log = FeedbackLog(tmp_path / "f.sqlite3")
     pages = feedback_log._db.execute("PRAGMA page_count").fetchone()[0]
     feedback_log._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite then reports 'database or disk is full'
-    with pytest.raises(fb.FeedbackFull, match="full") as e:
+    with pytest.raises(FeedbackFull, match="full") as e:
         feedback_log.add("down", "q", "a" * (32 * KB))
     assert e.value.http_status == 507 and feedback_log.count() == 0
 
@@ -202,7 +202,8 @@ def _ordinary_user():
 
 OPEN = """
 import sys
-from app.web.feedback import FeedbackLog, FeedbackUnavailable
+from app.errors import FeedbackUnavailable
+from app.web.feedback import FeedbackLog
 try:
     FeedbackLog(sys.argv[1])
 except FeedbackUnavailable as e:
@@ -237,10 +238,10 @@ def test_start_up_refuses_a_database_it_cannot_write(tmp_path, case):
 
 def test_start_up_refuses_a_path_it_cannot_open(tmp_path):
     (tmp_path / "a-folder.sqlite3").mkdir()
-    with pytest.raises(fb.FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
+    with pytest.raises(FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
         FeedbackLog(tmp_path / "a-folder.sqlite3")
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(fb.FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
+    with pytest.raises(FeedbackUnavailable, match="BOUNCEBOT_FEEDBACK_DB"):
         FeedbackLog(tmp_path / "a-file" / "f.sqlite3")
 
 
@@ -250,7 +251,7 @@ def test_read_only_opening_reads_and_refuses_writes(tmp_path):
     writer.add("down", "q", "a")
     reader = FeedbackLog(path, read_only=True)  # what an export needs; no write check at opening
     assert reader.count() == 1 and reader.all()[0].question == "q"
-    with pytest.raises(fb.FeedbackUnavailable, match="read-only"):
+    with pytest.raises(FeedbackUnavailable, match="read-only"):
         reader.add("down", "q", "a")
     assert writer.problem() is None
     path.unlink()

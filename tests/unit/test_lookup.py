@@ -75,7 +75,9 @@ def test_exact_rows_are_the_seed_words_verbatim(table, code):
     (m,) = table.lookup(f"What does {code} mean?")
     c = m.as_contract()
     assert c["match"] == "exact"
-    assert c["row"] == {"code": code, "meaning": SEED_ROWS[code][0], "action": SEED_ROWS[code][1]}
+    assert c["row"] == {"code": code, "meaning": SEED_ROWS[code][0], "action": SEED_ROWS[code][1],
+                        "section": "Common delivery errors", "url": m.row.url}
+    assert c["row"]["url"].endswith("#common-delivery-errors")
 
 
 def test_not_exact_carries_no_row(table):
@@ -123,9 +125,27 @@ def test_langchain_tool_gives_the_same_contract(table):
     out = json.loads(tool.invoke({"text": "bounced with 552 5.2.2 and 450 4.2.2"}))
     from app.answering.services import lookup_contract
 
-    expected = lookup_contract(table, "bounced with 552 5.2.2 and 450 4.2.2")  # what `lookup --json` prints
-    assert out == {"codes": expected["codes"], "limits": expected["limits"]}
+    expected = lookup_contract(table, "bounced with 552 5.2.2 and 450 4.2.2").model_dump(mode="json")
+    assert out == {"codes": expected["codes"], "limits": expected["limits"]}  # what `lookup --json` prints
     assert [c["match"] for c in out["codes"]] == ["exact", "none"]
+
+
+def test_lookup_contract_is_the_typed_lookup_with_each_row_located(table):
+    from app.answering.contract import Lookup
+    from app.answering.services import lookup_contract
+
+    text = "bounced with 552 5.2.2 and 550 5.7.26"
+    result = lookup_contract(table, text)
+    assert isinstance(result, Lookup) and Lookup.model_validate(result.model_dump(mode="json")) == result
+    d = result.model_dump(mode="json")
+    assert set(d) == {"text", "codes", "recipients", "limits"} and d["text"] == text
+    assert d["codes"] == [m.as_contract() for m in table.lookup(text)]
+    rows = {r.code: r for r in table.rows}
+    exact, untabled = result.codes
+    assert (exact.row.section, exact.row.url) == (rows["552-5.2.2"].section, rows["552-5.2.2"].url)
+    assert exact.row.meaning == SEED_ROWS["552-5.2.2"][0] and exact.row.action == SEED_ROWS["552-5.2.2"][1]
+    assert untabled.related and all(r.url == rows[r.code].url for r in untabled.related)
+    assert (d["limits"]["codes_found"], d["limits"]["codes_examined"], d["limits"]["truncated"]) == (2, 2, False)
 
 
 def test_lookup_needs_no_torch_no_chroma():

@@ -1,9 +1,11 @@
 /* The widget's chat panel (GET /widget, shown in an iframe by widget.js).
 
-   Every answer is built as DOM from the answer contract's JSON fields with textContent:
-   nothing typed by the visitor, quoted from the article or written by the bot is ever parsed
-   as HTML. The little Markdown in passages (paragraphs, lists, bold, links) is turned into
-   elements by hand; links are kept only for http(s) and mailto. */
+   Every answer is built as DOM from the answer contract's structured fields with textContent
+   (never from its Markdown ``answer``, and no source is recognised by its text: ``kind`` and
+   ``code`` say what it is): nothing typed by the visitor, quoted from the article or written by
+   the bot is ever parsed as HTML. The little Markdown in the article's own passages (paragraphs,
+   lists, bold, links) is turned into elements by hand; links are kept only for http(s) and mailto.
+   Every label comes from the server with the config (``labels``, from wording.yaml). */
 (function () {
   "use strict";
 
@@ -15,20 +17,16 @@
     var h = params.get("host");
     if (h && new URL(h).origin === h) hostOrigin = h;
   } catch (e) { /* keep "*" */ }
-  var article = config.article || "the help article";
-  var greeting = (params.get("greeting") || "").trim().slice(0, 500) ||
-    "Hi! Ask about an email delivery error, such as an error code, or paste the failure message you got.";
+  // Labels under wording.yaml's own names: "meaning_label", "labels.in_table", "widget.send"...
+  var L = config.labels || {};
+  function t(key) {
+    var v = key.split(".").reduce(function (o, k) { return o && typeof o === "object" ? o[k] : undefined; }, L);
+    return typeof v === "string" ? v : "";
+  }
+  var article = config.article || "";
+  var greeting = (params.get("greeting") || "").trim().slice(0, 500) || t("widget.greeting");
   var STORE = "bouncebot:widget:conversation";
   var KEEP = 25;
-  var SEVERITY = {
-    permanent: "Permanent failure", temporary: "Temporary failure", success: "Success", unknown: "Unknown type"
-  };
-  var BASIS = {
-    provider: "the email provider's own documentation of this code",
-    registry: "the official registry of email status codes (IANA)",
-    "class-subject": "what this kind of code means in the email standards (RFC 3463)",
-    "reply-code": "what this reply code means in the email standard (SMTP)"
-  };
 
   var $ = function (id) { return document.getElementById(id); };
   var messages = $("messages"), form = $("ask"), input = $("question"), send = $("send");
@@ -60,7 +58,7 @@
   }
 
   function link(text, url) {
-    var href = safeHref(url);
+    var href = url ? safeHref(url) : null;
     if (!href) return el("span", null, text);
     var a = el("a", null, text);
     a.href = href;
@@ -120,62 +118,92 @@
     return parent;
   }
 
-  // ------------------------------------------------------------------ one answer
+  // ------------------------------------------------------------------ labels (all from the server)
 
-  function rowByText(text) {
-    var rows = config.rows || [];
-    for (var i = 0; i < rows.length; i++) if (rows[i].text === text) return rows[i];
-    return null;
+  // A label's template with its {placeholders} filled in, as text.
+  function fmt(key, values) {
+    return t(key).replace(/\{(\w+)\}/g, function (m, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : m;
+    });
   }
 
+  // The same into ``parent``: a placeholder's value may be a node (a link, emphasis); the rest is text.
+  function fill(parent, key, values) {
+    t(key).split(/(\{\w+\})/).forEach(function (part) {
+      var name = /^\{(\w+)\}$/.exec(part), v = name && values ? values[name[1]] : undefined;
+      if (v === undefined || v === null) { if (part) parent.appendChild(document.createTextNode(part)); }
+      else parent.appendChild(v instanceof Node ? v : document.createTextNode(String(v)));
+    });
+    return parent;
+  }
+
+  function severity(s) { return (L.severity_labels || {})[s] || s; }
+
+  // ------------------------------------------------------------------ one answer (from its fields, never its Markdown)
+
   function tableWords(card, row) {
-    card.appendChild(el("div", "label", "What it means"));
+    card.appendChild(el("div", "label", t("meaning_label")));
     card.appendChild(el("p", "meaning", row.meaning));
-    card.appendChild(el("div", "label", "What you can do"));
+    card.appendChild(el("div", "label", t("action_label")));
     card.appendChild(el("p", "action", row.action));
+  }
+
+  function cardHead(card, code, badges) {
+    card.setAttribute("data-code", code);
+    card.setAttribute("aria-label", fmt("widget.code_card", { code: code }));
+    var head = el("div", "card-head");
+    head.appendChild(el("span", "code", code));
+    badges.forEach(function (b) { head.appendChild(el("span", b[0], b[1])); });
+    card.appendChild(head);
+    return card;
   }
 
   function codeCard(c) {
     var exact = c.match === "exact" && c.row;
-    var card = el("section", "card " + (exact ? "exact" : "none"));
-    card.setAttribute("data-code", c.code);
-    card.setAttribute("aria-label", "Error code " + c.code);
-    var head = el("div", "card-head");
-    head.appendChild(el("span", "code", c.code));
-    head.appendChild(el("span", "badge sev-" + c.severity, SEVERITY[c.severity] || c.severity));
-    head.appendChild(el("span", "badge " + (exact ? "intable" : "notintable"),
-      exact ? "In the article's table" : "Not in the article's table"));
-    card.appendChild(head);
+    var badges = [["badge sev sev-" + c.severity, severity(c.severity)],
+      exact ? ["badge intable", t("labels.in_table")] : ["badge notintable", t("labels.not_in_table")]];
+    if (exact && c.row.code !== c.code) badges.push(["via", fmt("labels.table_row", { row_code: c.row.code })]);
+    var card = cardHead(el("section", "card " + (exact ? "exact" : "none")), c.code, badges);
     if (exact) {
-      if (c.row.code !== c.code) card.appendChild(el("p", "via", "Matches the table's row for " + c.row.code + "."));
       tableWords(card, c.row);
       return card;
     }
-    card.appendChild(el("p", "warn",
-      "This code isn't in the article's table, so the article doesn't say what it means."));
+    card.appendChild(el("p", "warn", fmt("not_in_table", { code: c.code, severity_label: severity(c.severity) })));
     var e = c.explanation;
     if (e) {
       var g = el("div", "general");
-      g.appendChild(el("div", "general-label", "General guidance, not from the article"));
-      g.appendChild(el("p", "basis", "Based on " + (BASIS[e.basis] || e.basis) + "."));
+      g.appendChild(el("div", "general-label",
+        fmt("general_heading", { basis_label: (L.basis_labels || {})[e.basis] || e.basis })));
       g.appendChild(el("p", "general-meaning", e.meaning));
-      g.appendChild(el("div", "label", "What you can generally do"));
+      g.appendChild(el("div", "label", t("general_action_label")));
       g.appendChild(el("p", "general-action", e.action));
       card.appendChild(g);
+    } else {
+      card.appendChild(el("p", "no-general", t("no_general")));
     }
     if (c.related && c.related.length) {
-      var p = el("p", "related", "Similar codes in the article's table (not this code): ");
-      p.appendChild(document.createTextNode(c.related.map(function (r) {
-        return r.code + " (same " + r.shares + ")";
-      }).join(", ") + "."));
-      card.appendChild(p);
+      var codes = document.createDocumentFragment();
+      c.related.forEach(function (r, i) {
+        if (i) codes.appendChild(document.createTextNode(", "));
+        codes.appendChild(link(r.code, r.url));
+        codes.appendChild(document.createTextNode(" (" + r.shares + ")"));
+      });
+      card.appendChild(fill(el("p", "related"), "related_line", { codes: codes }));
     }
+    return card;
+  }
+
+  // A table row the search found for a question without that code: the row's own words, as a card.
+  function rowPassage(s) {
+    var card = cardHead(el("section", "card exact passage-row"), s.code, [["badge intable", t("widget.from_table")]]);
+    if (s.row) tableWords(card, s.row);
+    else card.appendChild(el("p", "row-text", s.text)); // the passage as it is, when no row came with it
     return card;
   }
 
   function cite(parent, sources) {
     var seen = {};
-    var p = el("p", "cite", "Source: ");
+    var p = el("p", "cite", t("widget.source"));
     sources.forEach(function (s) {
       var key = s.url + "\n" + s.section;
       if (seen[key]) return;
@@ -186,63 +214,48 @@
     parent.appendChild(p);
   }
 
-  function supportBox(parent) {
-    var s = config.support;
-    if (!s) return;
+  function supportBox(parent, s) {
     var box = el("div", "support");
-    var intro = el("p", null, "For anything the article doesn't cover, its section ");
-    intro.appendChild(link(s.section, s.url));
-    intro.appendChild(document.createTextNode(" says:"));
-    box.appendChild(intro);
+    box.appendChild(fill(el("p"), "support_intro", { section: link(s.section, s.url) }));
     box.appendChild(markdown(el("blockquote"), s.text));
     parent.appendChild(box);
   }
 
   function renderAnswer(a) {
     var bubble = el("article", "msg bot");
-    bubble.setAttribute("aria-label", "Answer");
+    bubble.setAttribute("aria-label", t("widget.answer"));
     var codes = a.codes || [], sources = a.sources || [];
     var exactRows = {};
     codes.forEach(function (c) {
       if (c.match === "exact" && c.row) exactRows[c.row.code] = true;
       bubble.appendChild(codeCard(c));
     });
-    var rowSources = [], passages = [];
-    sources.forEach(function (s) {
-      var row = rowByText(s.text);
-      if (row && exactRows[row.code]) rowSources.push(s);
-      else passages.push({ source: s, row: row });
+    var isRow = function (s) { return s.kind === "row" && typeof s.code === "string" && s.code !== ""; };
+    // A row source for a code answered above is that card's source; every other source is a passage.
+    var rowCites = sources.filter(function (s) { return isRow(s) && exactRows[s.code]; });
+    var passages = sources.filter(function (s) { return !(isRow(s) && exactRows[s.code]); });
+    if (rowCites.length) cite(bubble, rowCites);
+    (a.notices || []).forEach(function (n) {
+      var note = el("p", "notice", n.text);
+      if (/^[a-z_]+$/.test(n.kind || "")) note.setAttribute("data-kind", n.kind);
+      bubble.appendChild(note);
     });
-    if (rowSources.length) cite(bubble, rowSources);
     if (passages.length) {
-      bubble.appendChild(el("p", "intro", codes.length
-        ? "What the article says about failed replies in general:"
-        : "From the article “" + (passages[0].source.article || article) + "”:"));
-      passages.forEach(function (item) {
-        var s = item.source, box;
-        if (item.row) {
-          box = el("section", "card exact passage-row");
-          box.setAttribute("data-code", item.row.code);
-          var head = el("div", "card-head");
-          head.appendChild(el("span", "code", item.row.code));
-          head.appendChild(el("span", "badge intable", "From the article's table"));
-          box.appendChild(head);
-          tableWords(box, item.row);
-        } else {
-          box = markdown(el("blockquote", "passage"), s.text);
-        }
-        bubble.appendChild(box);
+      bubble.appendChild(codes.length ? el("p", "intro", t("passages_intro_after_codes"))
+        : fill(el("p", "intro"), "passages_intro", { article: el("em", null, passages[0].article || article) }));
+      passages.forEach(function (s) {
+        bubble.appendChild(isRow(s) ? rowPassage(s) : markdown(el("blockquote", "passage"), s.text));
         cite(bubble, [s]);
       });
     }
-    if (!sources.length) {
-      if (!codes.length) {
-        // The bot's own "I don't know" sentence (and the other article it points to, if any).
-        var first = String(a.answer || "").split(/\n\s*\n/)[0] ||
-          "I don't know: the article “" + article + "” doesn't answer this.";
-        bubble.appendChild(markdown(el("div", "dont-know"), first));
+    if (a.answered === false) {
+      if (!codes.length) { // the article has no answer: say so, and name the article it seems to belong to
+        var no = el("div", "dont-know");
+        no.appendChild(fill(el("p"), "dont_know", { article: el("em", null, (a.support && a.support.article) || article) }));
+        if (a.other_article) no.appendChild(fill(el("p", "other-article"), "other_article", { title: el("em", null, a.other_article) }));
+        bubble.appendChild(no);
       }
-      supportBox(bubble);
+      if (a.support) supportBox(bubble, a.support);
     }
     return bubble;
   }
@@ -255,7 +268,7 @@
 
   function addUser(q) {
     var b = el("div", "msg user");
-    b.appendChild(el("span", "sr-only", "You asked: "));
+    b.appendChild(el("span", "sr-only", t("widget.you_asked")));
     b.appendChild(el("p", "q", q));
     messages.appendChild(b);
     return b;
@@ -268,7 +281,7 @@
     if (ex.length) {
       var chips = el("div", "chips");
       chips.setAttribute("role", "group");
-      chips.setAttribute("aria-label", "Example questions");
+      chips.setAttribute("aria-label", t("widget.examples"));
       ex.forEach(function (q) {
         var chip = el("button", "chip", q);
         chip.type = "button";
@@ -313,13 +326,13 @@
   function ask() {
     var q = input.value;
     if (busy) return;
-    if (!q.trim()) { showError("Type a question first."); input.focus(); return; }
+    if (!q.trim()) { showError(t("widget.empty_question")); input.focus(); return; }
     busy = true;
     send.disabled = true;
     hideError();
     var user = addUser(q);
     input.value = "";
-    var pending = el("div", "msg bot pending", "Looking it up in the article…");
+    var pending = el("div", "msg bot pending", t("widget.pending"));
     pending.setAttribute("role", "status");
     messages.appendChild(pending);
     messages.setAttribute("aria-busy", "true");
@@ -339,15 +352,16 @@
         save(turns);
       } else if (res.r.status === 429) {
         var wait = parseInt(res.r.headers.get("Retry-After"), 10);
-        failedTo(q, user, "You've asked a lot of questions in a short time. Please wait " +
-          (wait > 0 ? wait + " second" + (wait === 1 ? "" : "s") : "a moment") + ", then try again.");
+        failedTo(q, user, fmt("widget.rate_limited", {
+          wait: wait > 0 ? fmt(wait === 1 ? "widget.wait_second" : "widget.wait_seconds", { n: wait }) : t("widget.wait_moment")
+        }));
       } else {
         failedTo(q, user, (res.body && typeof res.body.error === "string" && res.body.error) ||
-          "Sorry, something went wrong on our side (error " + res.r.status + "). Please try again.");
+          fmt("widget.server_error", { status: res.r.status }));
       }
     }).catch(function () {
       pending.remove();
-      failedTo(q, user, "Can't reach the help chat right now. Check your connection, then try again.");
+      failedTo(q, user, t("widget.offline"));
     }).then(function () {
       busy = false;
       send.disabled = false;

@@ -6,7 +6,9 @@
    It adds a launcher button (inside a Shadow DOM, so no styles leak either way) that opens a
    dialog holding an iframe of BOT/widget: the chat panel, served and answered by the bot. The
    iframe is created on first open and kept while the dialog is closed, so the conversation stays.
-   The only global is window.Bouncebot ({open, close, toggle, isOpen}). No cookies, no CDN. */
+   The only global is window.Bouncebot ({open, close, toggle, isOpen}). No cookies, no CDN.
+   Its texts (default title, button names, the can't-reach message) are put in by the server when
+   it serves this file, from wording.yaml's widget.loader block. */
 (function () {
   "use strict";
   if (window.Bouncebot && window.Bouncebot.version) return; // included twice: the first one wins
@@ -18,6 +20,10 @@
   }
   if (!script) return;
 
+  var TEXT = /*{{LABELS}}*/{};
+  function text(key, title) {
+    return (typeof TEXT[key] === "string" ? TEXT[key] : "").replace(/\{title\}/g, function () { return title; });
+  }
   var DEFAULT_ACCENT = "#2563eb";
   var panelUrl = new URL("widget", script.src); // next to widget.js, so a path prefix works too
   var botOrigin = panelUrl.origin;
@@ -26,7 +32,7 @@
     var v = (script.getAttribute("data-" + name) || "").trim();
     return (v || fallback).slice(0, max);
   }
-  var title = attr("title", "Help", 80);
+  var title = attr("title", text("title"), 80);
   var greeting = attr("greeting", "", 500);
   var position = attr("position", "right", 10).toLowerCase() === "left" ? "left" : "right";
   var accent = attr("accent", DEFAULT_ACCENT, 9);
@@ -120,7 +126,7 @@
     }
 
     launcher = el("button", {
-      type: "button", "class": "launcher", "aria-label": "Open chat: " + title, "aria-haspopup": "dialog",
+      type: "button", "class": "launcher", "aria-label": text("open_chat", title), "aria-haspopup": "dialog",
       "aria-expanded": "false", "aria-controls": "bb-dialog", title: title
     });
     launcher.appendChild(icon(ICON_CHAT));
@@ -131,7 +137,7 @@
     var end = el("span", { "class": "trap", tabindex: "0", "aria-hidden": "true" });
     var head = el("div", { "class": "head" });
     head.appendChild(el("h2", { id: "bb-title", text: title }));
-    closeBtn = el("button", { type: "button", "class": "close", "aria-label": "Close chat" });
+    closeBtn = el("button", { type: "button", "class": "close", "aria-label": text("close") });
     closeBtn.appendChild(icon(ICON_CLOSE));
     head.appendChild(closeBtn);
     body = el("div", { "class": "body" });
@@ -170,7 +176,7 @@
     if (frame) return;
     ready = false;
     frame = el("iframe", {
-      title: title + ": chat", src: frameSrc(),
+      title: text("frame_title", title), src: frameSrc(),
       // No top navigation, no plugins: the panel can only run its own page and open links in new tabs.
       sandbox: "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox",
       referrerpolicy: "strict-origin-when-cross-origin"
@@ -193,9 +199,9 @@
     clearTimers();
     frame.classList.add("broken");
     status.textContent = "";
-    status.appendChild(el("p", { text: "Sorry, the help chat can't be reached from this page right now." }));
-    status.appendChild(el("p", { text: "It may be offline, or not set up for this site. Please try again later." }));
-    var retry = el("button", { type: "button", text: "Try again" });
+    status.appendChild(el("p", { text: text("unreachable") }));
+    status.appendChild(el("p", { text: text("unreachable_hint") }));
+    var retry = el("button", { type: "button", text: text("try_again") });
     retry.addEventListener("click", function () {
       status.hidden = true;
       frame.remove();
@@ -234,7 +240,7 @@
     ensureFrame();
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
-    launcher.setAttribute("aria-label", "Close chat: " + title);
+    launcher.setAttribute("aria-label", text("close_chat", title));
     if (ready) focusChat("first");
     else closeBtn.focus(); // inside the dialog until the chat is ready
   }
@@ -244,7 +250,7 @@
     isOpen = false;
     panel.hidden = true; // the iframe stays alive: the conversation is kept
     launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-label", "Open chat: " + title);
+    launcher.setAttribute("aria-label", text("open_chat", title));
     launcher.focus();
   }
 

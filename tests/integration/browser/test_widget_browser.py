@@ -7,6 +7,7 @@ Every assertion waits with Playwright's ``expect`` (it retries until the timeout
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from ...conftest import ROOT
+from ..test_answer import SEED_ROWS
 from ...servers import LiveServer, free_port
 from .test_chat_browser import ACTION_550_511, MEANING_550_511, XSS, foreign_hosts
 
@@ -170,8 +172,8 @@ def test_keyboard_opens_the_panel_a_code_gets_the_verbatim_row_and_esc_returns_f
     expect(card).to_be_visible()
     expect(card.locator(".meaning")).to_have_text(MEANING_550_511)  # the table's words, verbatim
     expect(card.locator(".action")).to_have_text(ACTION_550_511)
-    expect(card).to_contain_text("Permanent failure")
-    expect(card).to_contain_text("In the article's table")
+    expect(card.locator(".badge.sev")).to_have_text("permanent failure")  # the shared label (CSS capitalises it)
+    expect(card.locator(".badge.intable")).to_have_text("in the article's table")  # labels.in_table
     expect(card).to_contain_text("What it means")
     expect(card).to_contain_text("What you can do")
     source = frame.get_by_role("link", name="Common Email Delivery Errors › Common delivery errors")
@@ -215,11 +217,18 @@ def test_a_code_the_table_lacks_is_clearly_marked(host, page: Page):
     launcher(page).click()
     answer = ask(page, "What does 550 5.7.26 mean?")
     card = answer.locator('.card.none[data-code="550-5.7.26"]')
-    expect(card).to_contain_text("Not in the article's table")
-    expect(card).to_contain_text("the article doesn't say what it means")
-    expect(card.locator(".general-label")).to_have_text("General guidance, not from the article")
+    expect(card.locator(".badge.notintable")).to_have_text("not in the article's table")
+    expect(card.locator(".warn")).to_contain_text("the article does not say what it means")
+    expect(card.locator(".general-label")).to_have_text(re.compile(r"^General guidance, not from the article \(from "))
+    expect(card.locator(".general-label + .general-meaning")).not_to_be_empty()
+    related = card.locator(".related")  # the same line as the chat's and the CLI's
+    expect(related).to_have_text(re.compile(
+        r"^Closest in the article's table \(different codes, not an exact match\): 550-5\.7\.1 \("))
+    expect(related.get_by_role("link", name="550-5.7.1")).to_have_attribute(
+        "href", re.compile(r"^https://.*#common-delivery-errors$"))
     expect(answer.locator(".card.exact")).to_have_count(0)
-    expect(answer.locator(".support")).to_contain_text("Need more help?")
+    expect(answer.locator(".dont-know")).to_have_count(0)  # the code was answered, the article just lacks it
+    expect(answer.locator(".support")).to_contain_text("Need more help?")  # answered: false, with its support
 
 
 def test_a_free_form_question_quotes_the_cited_section(host, page: Page):
@@ -230,6 +239,111 @@ def test_a_free_form_question_quotes_the_cited_section(host, page: Page):
         "If an email address repeatedly fails with a permanent delivery error")
     expect(answer.get_by_role("link", name="Common Email Delivery Errors › Email address is on a bounce list")
            .first).to_be_visible()
+
+
+def test_a_table_row_found_for_a_free_form_question_is_a_card(host, page: Page):
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, "her mailbox is full, what can I do?")  # no code in it: the search finds the 552-5.2.2 row
+    card = answer.locator('.card.passage-row[data-code="552-5.2.2"]')  # from the source's kind and code
+    expect(card).to_be_visible()
+    expect(card.locator(".badge.intable")).to_have_text("from the article's table")
+    expect(card.locator(".meaning")).to_have_text(SEED_ROWS["552-5.2.2"][0])  # the row's own words (source.row)
+    expect(card.locator(".action")).to_have_text(SEED_ROWS["552-5.2.2"][1])
+    expect(card).to_contain_text("What it means")
+    expect(answer.locator("blockquote.passage")).to_have_count(0)  # not shown as a text passage
+    expect(answer.locator(".intro")).to_have_text("From the article Common Email Delivery Errors:")
+    expect(answer.get_by_role("link", name="Common Email Delivery Errors › Common delivery errors")).to_be_visible()
+
+
+def test_a_question_the_article_cannot_answer_gets_i_dont_know_and_its_support(host, page: Page):
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, "How much does it cost?")
+    expect(answer.locator(".dont-know")).to_have_text(
+        "I don't know: the help article Common Email Delivery Errors does not answer this, and I only answer from it.")
+    expect(answer.locator(".dont-know em")).to_have_text("Common Email Delivery Errors")
+    support = answer.locator(".support")
+    expect(support).to_contain_text("For anything the article does not cover, its section Need more help? says:")
+    expect(support.get_by_role("link", name="Need more help?")).to_have_attribute(
+        "href", re.compile(r"^https://.*#need-more-help$"))
+    expect(support.locator("blockquote")).to_contain_text("The error code or failure message")
+    expect(answer.locator(".card")).to_have_count(0)
+
+
+def test_the_panel_renders_the_contracts_fields_alone(host, page: Page, console):
+    """Answers made up to the contract (app/answering/contract.py), served in place of the bot's:
+    what a source is comes from its kind and code, never from its text."""
+    from app.answering.contract import Answer
+
+    row_text = f"552-5.2.2: {' '.join(SEED_ROWS['552-5.2.2'])}"
+    url = "https://help.example.com/a#common-delivery-errors"
+    where = {"article": "Common Email Delivery Errors", "section": "Common delivery errors", "url": url}
+    row_550 = {"code": "550-5.1.1", "meaning": MEANING_550_511, "action": ACTION_550_511,
+               "section": where["section"], "url": url}
+    answers = [Answer.model_validate({
+        "question": "q1", "answer": "**Markdown the panel must not read** 550-9.9.9", "answered": True,
+        "codes": [
+            {"text": "5.1.1", "code": "5.1.1", "match": "exact", "severity": "permanent", "row": row_550,
+             "explanation": None, "related": [], "reason": "user_unknown"},
+            {"text": "599", "code": "599", "match": "none", "row": None, "severity": "unknown",
+             "explanation": None, "reason": None,
+             "related": [{**row_550, "code": "550", "shares": "reply code", "url": "javascript:alert(3)"}]}],
+        "sources": [
+            {"kind": "row", "code": "550-5.1.1", "row": row_550, **where, "text": "any words at all", "score": 1.0},
+            {"kind": "section", **where, "section": "Looks like a row", "text": row_text,
+             "score": 0.5},  # a row's text, but a section: quoted as text
+            {"kind": "row", "code": "421-4.7.0", **where, "text": "row words", "score": 0.4,
+             "row": {**row_550, "code": "421-4.7.0", "meaning": f"{XSS} busy", "action": "Wait."}}],
+        "notices": [{"kind": "codes_capped", "text": "Only the first 2 of the 300 codes were looked up."}],
+    }), Answer.model_validate({
+        "question": "q2", "answer": "nothing to read here", "answered": False,
+        "support": {"article": "Another Article", "section": "Get help", "url": "javascript:alert(1)",
+                    "text": f"Write to [us](mailto:help@example.com) or [here](javascript:alert(2)). {XSS}"},
+        "other_article": "Single Sign-On",
+    })]
+    bodies = [a.to_dict() for a in answers]
+    page.context.route("**/widget/api/ask", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(bodies.pop(0))))
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+
+    first = ask(page, "anything")
+    expect(first).not_to_contain_text("Markdown the panel must not read")
+    exact = first.locator('.card.exact[data-code="5.1.1"]')
+    expect(exact.locator(".meaning")).to_have_text(MEANING_550_511)
+    expect(exact.locator(".via")).to_have_text("table row 550-5.1.1")  # labels.table_row
+    none = first.locator('.card.none[data-code="599"]')
+    expect(none.locator(".no-general")).to_have_text("No general meaning is known for it either.")
+    expect(none.locator(".badge.sev")).to_have_text("unknown severity")
+    expect(none.locator(".related")).to_have_text(
+        "Closest in the article's table (different codes, not an exact match): 550 (reply code).")
+    expect(none.locator(".related a")).to_have_count(0)  # a javascript: link is left as text
+    expect(first.locator(".notice")).to_have_text("Only the first 2 of the 300 codes were looked up.")
+    expect(first.locator(".notice")).to_have_attribute("data-kind", "codes_capped")
+    expect(first.locator(".intro")).to_have_text("What the article says about failed replies in general:")
+    expect(first.locator("blockquote.passage")).to_have_text(row_text)  # matched by nothing: a passage
+    expect(first.locator('.card[data-code="552-5.2.2"]')).to_have_count(0)
+    row = first.locator('.card.passage-row[data-code="421-4.7.0"]')
+    expect(row.locator(".meaning")).to_have_text(f"{XSS} busy")  # the source's row, as text
+    expect(row.locator(".action")).to_have_text("Wait.")
+    expect(first.locator(".card")).to_have_count(3)
+    expect(first.locator("p.cite").first).to_have_text("Source: Common Email Delivery Errors › Common delivery errors")
+    expect(first.locator(".dont-know, .support")).to_have_count(0)
+
+    second = ask(page, "something else")
+    expect(second.locator(".dont-know")).to_contain_text(
+        "I don't know: the help article Another Article does not answer this")
+    expect(second.locator(".other-article")).to_have_text(
+        "It looks like a question for the help centre's article Single Sign-On.")
+    support = second.locator(".support")
+    expect(support.locator("p").first).to_have_text("For anything the article does not cover, its section Get help says:")
+    expect(support.get_by_role("link")).to_have_count(1)  # the javascript: links are left as text
+    expect(support.get_by_role("link", name="us")).to_have_attribute("href", "mailto:help@example.com")
+    expect(support).to_contain_text(XSS)
+    expect(panel(page).locator("img")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert console["dialogs"] == []
 
 
 def test_html_in_a_question_is_shown_as_text_and_never_run(host, page: Page, console):

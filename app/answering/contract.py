@@ -1,0 +1,216 @@
+"""The answer contract, as types: what every door (``bouncebot ask --json``,
+``POST /api/ask``, ``POST /widget/api/ask``, ``GET /api/lookup``) sends and
+what every surface (the CLI, the chat, the widget) renders from.
+
+Field names and meanings are the ones the JSON API has always had; what is
+new is added beside them. A source says what it is (``kind``: a table ``row``,
+with its ``code`` and the ``row`` itself, or an article ``section``), and every
+row says where it is in the article (``section``, ``url``), so no client has to
+match texts or parse the Markdown to find out. The answerer decides the
+structured parts; ``answering.render`` writes the ``answer`` text (Markdown)
+from them alone.
+
+``tests/integration/test_contract_compat.py`` holds every recorded field of
+the old JSON in place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Answer", "AskRequest", "Code", "Explanation", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
+    "Row", "Source", "Support", "Text", "Turn",
+]
+
+
+def _valid_text(value: str) -> str:
+    """Reject lone UTF-16 surrogates (JSON allows ``"\\ud800"``; UTF-8 does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains characters that are not text (a lone UTF-16 surrogate); send valid UTF-8") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_text)]
+Severity = Literal["permanent", "temporary", "success", "unknown"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ request
+
+class _Request(BaseModel):
+    # Fields a client adds are ignored, as they always were on POST /api/ask.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Turn(_Request):
+    """One earlier message of the conversation, as chat clients send it. Each
+    ``content`` is bounded like a question (BOUNCEBOT_MAX_QUESTION_BYTES, 413)."""
+
+    role: Literal["user", "assistant"]
+    content: Text
+
+
+class AskRequest(_Request):
+    question: Text = Field(description="The agent's question, or a pasted bounce message.")
+    history: list[Turn] = Field(default_factory=list,
+                                description="The conversation so far, oldest first: {role, content} turns.")
+
+
+# ------------------------------------------------------------------- answer
+
+class Row(_Model):
+    """A row of the article's error table: its cells word for word, and where it is."""
+
+    code: str
+    meaning: str
+    action: str
+    section: str = Field(description="The article section holding the table")
+    url: str = Field(description="Link to that section")
+
+    @classmethod
+    def of(cls, row) -> "Row":
+        """From an ``app.knowledge.articles.ErrorRow``."""
+        return cls(code=row.code, meaning=row.meaning, action=row.action, section=row.section, url=row.url)
+
+
+class RelatedRow(Row):
+    """A table row that shares part of a code the table lacks: never its meaning."""
+
+    shares: str  # 'class and subject', 'reply code' or 'reply code, class and subject'
+
+    @classmethod
+    def of(cls, related) -> "RelatedRow":
+        """From an ``app.codes.table.Related``."""
+        return cls(**Row.of(related.row).model_dump(), shares=related.shares)
+
+
+class Explanation(_Model):
+    """General guidance for a code the table lacks: not from the article."""
+
+    meaning: str
+    action: str
+    basis: Literal["provider", "registry", "class-subject", "reply-code"]
+    sources: list[str]
+
+
+class Code(_Model):
+    text: str = Field(description="The code as it appears in the question")
+    code: str = Field(description="Normalised: 550-5.1.1, 5.1.1 or 550")
+    match: Literal["exact", "none"]
+    row: Row | None = Field(description="The table row, verbatim; only when match is exact")
+    severity: Severity
+    explanation: Explanation | None = Field(description="General guidance; only when match is none")
+    related: list[RelatedRow] = Field(description="Closest rows of the table; only when match is none")
+    reason: str | None = Field(description="Bounce category, e.g. user_unknown")
+
+    @classmethod
+    def of(cls, m) -> "Code":
+        """From an ``app.codes.table.CodeMatch``: the row when exact, else general guidance and related rows."""
+        e = None if m.exact else m.explanation
+        return cls(
+            text=m.found.text, code=m.found.code, match="exact" if m.exact else "none",
+            row=Row.of(m.row) if m.exact else None, severity=m.found.severity,
+            explanation=None if e is None else Explanation(meaning=e.meaning, action=e.action, basis=e.basis,
+                                                           sources=list(e.sources)),
+            related=[RelatedRow.of(r) for r in m.related], reason=m.reason,
+        )
+
+
+class Source(_Model):
+    """A cited part of the article: a table row or a section passage."""
+
+    kind: Literal["row", "section"]
+    code: str | None = Field(default=None, description="The row's code; only for kind row")
+    row: Row | None = Field(default=None, description="The row, verbatim; only for kind row")
+    article: str
+    section: str
+    url: str
+    text: str = Field(description="The passage; for a row, 'code: meaning action'")
+    score: float
+
+
+class Recipient(_Model):
+    """A failed recipient of a pasted bounce and its decisive code."""
+
+    recipient: str | None
+    status: str | None
+    reply_code: str | None
+    diagnostic: str | None
+    decisive: str
+
+    @classmethod
+    def of(cls, r) -> "Recipient":
+        """From an ``app.codes.bounce.Recipient``."""
+        return cls(**r.to_dict())
+
+
+class Limits(_Model):
+    """How much of the text was looked at: a cap may have left codes or recipients out."""
+
+    codes_found: int
+    codes_examined: int
+    recipients_found: int
+    recipients_examined: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, limits) -> "Limits":
+        """From an ``app.codes.table.Limits``."""
+        return cls(**limits.as_contract())
+
+
+class Support(_Model):
+    """The article's own 'get more help' section, quoted when the article has no answer."""
+
+    article: str
+    section: str
+    url: str
+    text: str
+
+
+class Notice(_Model):
+    """Something the answer must say about itself: a cap left codes or
+    recipients out, or the article's passages could not be searched."""
+
+    kind: Literal["codes_capped", "recipients_capped", "search_unavailable"]
+    text: str = Field(description="The sentence to show, plain text (also in the Markdown answer)")
+
+
+class Answer(_Model):
+    question: str
+    answer: str = Field(description="The whole answer as Markdown, rendered from the fields below")
+    answered: bool = Field(description="False when the article does not answer the question")
+    codes: list[Code] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    recipients: list[Recipient] = Field(default_factory=list)
+    limits: Limits | None = None
+    notices: list[Notice] = Field(default_factory=list)
+    support: Support | None = Field(default=None, description="Quoted when the article has no answer")
+    other_article: str | None = Field(default=None,
+                                      description="The help-centre article the question seems to belong to")
+
+    @property
+    def exact(self) -> bool:
+        """Whether some code matched a table row exactly (then the sources are those rows)."""
+        return any(c.match == "exact" for c in self.codes)
+
+    def to_dict(self) -> dict:
+        """The JSON object, as ``bouncebot ask --json`` prints it."""
+        return self.model_dump(mode="json")
+
+
+class Lookup(_Model):
+    """``bouncebot lookup --json`` and ``GET /api/lookup``: the codes in a text, no model."""
+
+    text: str
+    codes: list[Code]
+    recipients: list[Recipient]
+    limits: Limits

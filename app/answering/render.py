@@ -1,0 +1,176 @@
+"""Render a decided answer: the answerer decides the structured parts of a
+``contract.Answer`` (codes, sources, notices, support...), this module writes
+them out, and nothing here decides anything.
+
+- ``markdown(answer)``: the ``answer`` text the chat shows and the API sends.
+- ``lookup_text(lookup)``: ``bouncebot lookup``'s plain-text lines.
+- The pieces every surface shares (``plain``, ``severity_label``,
+  ``basis_label``, ``table_row``, ``recipient_code``, ``LABELS``), so the chat
+  shows the same words as the Markdown and the CLI.
+
+All wording is in ``data/wording.yaml``. The table's words are never changed:
+rows and passages are quoted as they are, and wording templates lose their
+Markdown (``plain``) before anything is filled into them, never after.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app._data import data_file
+from app.answering.contract import Answer, Code, Lookup, Notice, Recipient, Source, Support
+
+__all__ = [
+    "LABELS", "WORDING", "basis_label", "lookup_text", "markdown", "notice", "plain", "quote", "recipient_code",
+    "severity_label", "table_row",
+]
+
+WORDING = data_file("app.answering", "wording.yaml")
+LABELS = WORDING["labels"]
+FALLBACK_ARTICLE = "Common Email Delivery Errors"  # named in "I don't know" when the KB has no support section
+# The caps are said together, recipients first, in one paragraph after the codes.
+CAPS = ("recipients_capped", "codes_capped")
+NOTICE_WORDING = {"recipients_capped": "limits_recipients", "codes_capped": "limits_codes",
+                  "search_unavailable": "search_unavailable"}
+_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
+_EMPHASIS = re.compile(r"(\*\*|\*|`)(.+?)\1")
+
+
+# ------------------------------------------------------------ shared pieces
+
+def quote(text: str) -> str:
+    """``text`` as a Markdown block quote, blank lines included."""
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+
+
+def plain(template: str) -> str:
+    """A wording template without its Markdown: ``**x**``, ``*x*``, `` `x` `` become x,
+    ``[x](url)`` becomes x. For the wording only, before it is filled in."""
+    return _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", template)).strip()
+
+
+def severity_label(severity: str) -> str:
+    return WORDING["severity_labels"].get(severity, severity)
+
+
+def basis_label(basis: str) -> str:
+    return WORDING["basis_labels"][basis]
+
+
+def table_row(row_code: str) -> str:
+    return LABELS["table_row"].format(row_code=row_code)
+
+
+def recipient_code(r: Recipient) -> str:
+    """A recipient's decisive codes as the bounce gave them ('550 5.1.1'); '' when none."""
+    return " ".join(x for x in (r.reply_code, r.status) if x)
+
+
+def notice(kind: str, **values) -> Notice:
+    """The notice of ``kind`` with its sentence (``examined``/``found`` for a cap, ``problem`` for search)."""
+    return Notice(kind=kind, text=WORDING[NOTICE_WORDING[kind]].format(**values))
+
+
+# ----------------------------------------------------------------- Markdown
+
+def markdown(answer: Answer) -> str:
+    """The Markdown ``answer`` of a decided answer.
+
+    In order: a block per code; the caps' notice; then, when no code was exact,
+    the search notice and either the passages quoted (``sources``), or "I don't
+    know" (no code, no passage), or the support section (codes, no passage)."""
+    parts = [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
+    caps = [n.text for kind in CAPS for n in answer.notices if n.kind == kind]
+    if caps:
+        parts.append(" ".join(caps))
+    if not answer.exact:  # the exact codes' sources are their rows, cited in their blocks
+        parts += [n.text for n in answer.notices if n.kind == "search_unavailable"]
+        if answer.sources:
+            parts.append(WORDING["passages_intro_after_codes"] if answer.codes
+                         else WORDING["passages_intro"].format(article=answer.sources[0].article))
+            parts += [_passage(s) for s in answer.sources]
+        elif not answer.codes:
+            parts.append(_dont_know(answer))
+        elif answer.support is not None:
+            parts.append(_support(answer.support))
+    return "\n\n".join(parts)
+
+
+def _table_words(code: str | None, meaning: str, action: str, general: bool = False) -> str:
+    label = WORDING["general_action_label" if general else "action_label"]
+    head = "" if general else f"**{WORDING['meaning_label']}:** "
+    body = f"{head}{meaning}\n\n**{label}:** {action}"
+    return f"**{code}**\n\n{body}" if code else body
+
+
+def _exact(c: Code) -> str:
+    row = c.row
+    via = WORDING["exact_via"].format(table_row=table_row(row.code)) if c.code != row.code else ""
+    head = WORDING["exact_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
+                                           section=row.section, url=row.url)
+    return head + "\n\n" + quote(_table_words(None, row.meaning, row.action))
+
+
+def _untabled(c: Code) -> str:
+    lines = [WORDING["not_in_table"].format(code=c.code, severity_label=severity_label(c.severity))]
+    e = c.explanation
+    if e is None:
+        lines.append(WORDING["no_general"])
+    else:
+        lines.append(WORDING["general_heading"].format(basis_label=basis_label(e.basis)))
+        lines.append(quote(_table_words(None, e.meaning, e.action, general=True)))
+    if c.related:
+        codes = ", ".join(f"[{r.code}]({r.url}) ({r.shares})" for r in c.related)
+        lines.append(WORDING["related_line"].format(codes=codes))
+    return "\n\n".join(lines)
+
+
+def _passage(s: Source) -> str:
+    quoted = s.text if s.kind == "section" or s.row is None else _table_words(s.row.code, s.row.meaning, s.row.action)
+    return quote(quoted) + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section, url=s.url)
+
+
+def _support(s: Support) -> str:
+    return WORDING["support_intro"].format(section=s.section, url=s.url) + "\n\n" + quote(s.text)
+
+
+def _dont_know(answer: Answer) -> str:
+    s = answer.support
+    text = WORDING["dont_know"].format(article=s.article if s else FALLBACK_ARTICLE)
+    if answer.other_article:
+        text += " " + WORDING["other_article"].format(title=answer.other_article)
+    return text + ("\n\n" + _support(s) if s else "")
+
+
+# --------------------------------------------------------------- plain text
+
+def lookup_text(lookup: Lookup) -> str:
+    """``bouncebot lookup``'s lines: the recipients of a bounce, then each code
+    with the table's words, or marked as not in the table with general guidance."""
+    cli = WORDING["cli"]
+    lines = []
+    for r in lookup.recipients:
+        if r.recipient or len(lookup.recipients) > 1:
+            lines.append(cli["recipient"].format(recipient=r.recipient or LABELS["recipient_not_named"],
+                                                 code=recipient_code(r) or LABELS["no_code"], decisive=r.decisive))
+    if not lookup.codes:
+        lines.append(LABELS["no_codes"])
+    for c in lookup.codes:
+        severity = severity_label(c.severity)
+        if c.match == "exact":
+            lines.append(cli["exact"].format(code=c.code, table_row=table_row(c.row.code), severity_label=severity))
+            lines.append(cli["meaning"].format(meaning_label=WORDING["meaning_label"], meaning=c.row.meaning))
+            lines.append(cli["action"].format(action_label=WORDING["action_label"], action=c.row.action))
+            continue
+        lines.append(cli["not_in_table"].format(code=c.code, not_in_table=LABELS["not_in_table"],
+                                                severity_label=severity))
+        e = c.explanation
+        if e is not None:
+            heading = plain(WORDING["general_heading"]).format(basis_label=basis_label(e.basis))
+            lines.append(cli["general"].format(general_heading=heading, meaning=e.meaning))
+            lines.append(cli["general_action"].format(general_action_label=WORDING["general_action_label"],
+                                                      action=e.action))
+        if c.related:
+            related = plain(WORDING["related_line"]).format(codes=", ".join(r.code for r in c.related))
+            lines.append(cli["related"].format(related_line=related))
+    return "\n".join(lines)

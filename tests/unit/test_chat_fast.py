@@ -1,0 +1,283 @@
+"""The agents' chat, fast: ``ChatUI.respond`` over the real answerer on fake
+services (no model, no server). Cards and sources are read as a browser
+would (parsed HTML, text unescaped); Markdown is rendered with CommonMark.
+The same chat over the real model and served for real is in
+``tests/integration/test_chat.py``."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from html.parser import HTMLParser
+
+import gradio as gr
+import pytest
+
+from app.errors import EmptyQuestion, SearchUnavailable
+from app.web.chat import STREAM_STEPS, ChatUI
+
+from ..fakes import (FakeFeedbackLog, FakeRetriever, chunk, fake_services, hit, kb_articles, kb_rows, services_with,
+                     wording)
+from .test_lookup import DSN
+
+ROWS = kb_rows()
+(ARTICLE,) = kb_articles()
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    return fake_services(tmp_path_factory.mktemp("chat_index"))
+
+
+@pytest.fixture(scope="module")
+def feedback():
+    return FakeFeedbackLog()
+
+
+@pytest.fixture(scope="module")
+def ui(services, feedback):
+    return ChatUI(services.answerer, feedback_log=feedback)
+
+
+# ------------------------------------------------------------------ helpers
+
+def last(updates):
+    out = None
+    for out in updates:
+        pass
+    return out
+
+
+class Page(HTMLParser):
+    """Tags, attributes and text of an HTML fragment; the text of each element with a ``data-code``."""
+
+    VOID = {"br", "img", "input", "hr", "meta", "link", "wbr", "source", "area", "col", "embed"}
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+        self.cards: dict[str, list[str]] = {}
+        self._open: list[tuple[str, str | None]] = []  # (tag, data-code of the card it opens)
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += attrs
+        if tag in self.VOID:
+            return
+        code = dict(attrs).get("data-code")
+        if code is not None:
+            self.cards[code] = []
+        self._open.append((tag, code))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i][0] == tag:
+                del self._open[i:]
+                break
+
+    def handle_data(self, data):
+        self.text.append(data)
+        for _, code in self._open:
+            if code is not None:
+                self.cards[code].append(data)
+
+    @property
+    def shown(self) -> str:
+        return " ".join("".join(self.text).split())
+
+    def card(self, code: str) -> str:
+        return " ".join("".join(self.cards[code]).split())
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render(markdown: str) -> Page:
+    """``markdown`` as the chat's renderer would turn it into HTML (CommonMark, raw HTML allowed)."""
+    from markdown_it import MarkdownIt
+
+    return Page(MarkdownIt("commonmark").render(inspect.cleandoc(markdown)))
+
+
+def like(index: int, liked: bool) -> gr.LikeData:
+    return gr.LikeData(target=None, data={"index": index, "value": "", "liked": liked})
+
+
+# -------------------------------------------------------------------- cards
+
+def test_an_exact_code_streams_in_with_its_card_and_sources(ui, services):
+    question = "What does 550 5.1.1 mean?"
+    updates = list(ui.respond(question, [], {}))
+    lengths = [len(u[0][-1]["content"]) for u in updates]
+    assert 1 < len(updates) <= STREAM_STEPS and lengths == sorted(lengths)
+    history, cards, sources, cleared, answers = updates[-1]
+    expected = services.answerer.ask(question).to_dict()
+    assert answers == {"1": expected} and cleared == ""
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert render(history[0]["content"]).shown == question and history[1]["content"] == expected["answer"]
+    meaning, action = ROWS["550-5.1.1"]
+    card = Page(cards).card("550-5.1.1")
+    assert squash(meaning) in card and squash(action) in card and "permanent" in card
+    shown = Page(sources).shown
+    assert "Common delivery errors" in shown and ARTICLE.title in shown
+    assert ARTICLE.section_url("Common delivery errors") in [v for k, v in Page(sources).attrs if k == "href"]
+
+
+@pytest.mark.parametrize("question,code", [("what is 550 5.7.26?", "550-5.7.26"), ("error 554", "554"),
+                                           ("got 450 4.2.2", "450-4.2.2")])
+def test_an_untabled_code_gets_a_card_marked_not_in_the_table(ui, services, question, code):
+    _, cards, _, _, answers = last(ui.respond(question, [], {}))
+    c = answers["1"]["codes"][0]
+    card = Page(cards).card(code).lower()
+    assert c["match"] == "none" and "not in the" in card and "table" in card
+    assert "not from the article" in card  # the general guidance says what it is
+    assert squash(c["explanation"]["meaning"]).lower() in card
+    for meaning, action in ROWS.values():  # none of the table's words on the card
+        assert squash(meaning).lower() not in card and squash(action).lower() not in card
+    for r in c["related"]:  # the closest rows by code, offered as such
+        assert r["code"].lower() in card
+
+
+def test_a_question_with_both_kinds_gets_one_card_each_in_order(ui):
+    _, cards, _, _, answers = last(ui.respond("550 5.1.1 then 550 5.7.26", [], {}))
+    page = Page(cards)
+    assert list(page.cards) == ["550-5.1.1", "550-5.7.26"]
+    assert squash(ROWS["550-5.1.1"][0]) in page.card("550-5.1.1")
+    assert squash(ROWS["550-5.1.1"][0]) not in page.card("550-5.7.26")
+
+
+def test_a_question_without_codes_shows_no_card_but_its_sources(ui):
+    _, cards, sources, _, answers = last(ui.respond("How do I get an address off the bounce list?", [], {}))
+    assert Page(cards).cards == {} and answers["1"]["codes"] == []
+    assert "Email address is on a bounce list" in Page(sources).shown
+
+
+def test_a_pasted_bounce_lists_its_recipients(ui):
+    history, cards, _, _, answers = last(ui.respond(DSN, [], {}))
+    assert history[0]["content"].startswith("```") and "<pat@example.org>" in history[0]["content"]
+    assert [r["recipient"] for r in answers["1"]["recipients"]] == ["pat@example.org"]
+    shown = Page(cards).shown
+    assert "pat@example.org" in shown and "5.1.1" in shown
+    assert answers["1"]["codes"][0]["row"]["code"] == "550-5.1.1"
+
+
+def test_the_conversation_is_kept(ui):
+    history, _, _, _, answers = last(ui.respond("What does 550 5.1.1 mean?", [], {}))
+    history, cards, _, _, answers = last(ui.respond("and 550 5.7.26?", history, answers))
+    assert len(history) == 4 and set(answers) == {"1", "3"}
+    assert answers["1"]["codes"][0]["code"] == "550-5.1.1" and answers["3"]["codes"][0]["code"] == "550-5.7.26"
+    assert list(Page(cards).cards) == ["550-5.7.26"]
+
+
+def test_a_long_answer_streams_in_a_bounded_number_of_updates(ui):
+    paste = "; ".join(f"450 4.{i // 10}.{i % 10}" for i in range(60))
+    updates = list(ui.respond(paste, [], {}))
+    assert len(updates) <= STREAM_STEPS and updates[-1][0][-1]["content"] == updates[-1][4]["1"]["answer"]
+
+
+def test_without_search_a_code_is_still_shown_with_the_notice(services):
+    problem = "the vector store did not answer the search within 2 s"
+    chat = ChatUI(services_with(services, FakeRetriever(SearchUnavailable(problem))).answerer)
+    history, cards, _, _, _ = last(chat.respond("what is 550 5.7.26?", [], {}))
+    assert "550-5.7.26" in Page(cards).cards
+    assert wording()["search_unavailable"].format(problem=problem) in history[-1]["content"]
+
+
+# ------------------------------------------------------------------ refusals
+
+@pytest.mark.parametrize("message", ["", "   ", "\n\t"])
+def test_an_empty_message_is_answered_with_what_to_do(ui, message):
+    history, cards, sources, _, answers = last(ui.respond(message, [], {}))
+    assert len(history) == 2 and answers == {}
+    assert squash(str(EmptyQuestion())) in render(history[-1]["content"]).shown
+
+
+def test_a_message_over_the_limit_is_refused_as_text(ui, services):
+    limit = services.settings.max_question_bytes
+    question = "![p](http://evil.example/too-long.png) " + "x" * limit
+    history, *_ = last(ui.respond(question, [], {}))
+    bubble, refusal = render(history[0]["content"]), render(history[1]["content"])
+    assert bubble.tags == ["p"] and not bubble.attrs
+    assert refusal.tags == ["p"] and f"{limit:,}" in refusal.shown
+
+
+# ------------------------------------------------------------- hostile text
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)> what is 550-5.1.1",
+    "<script>alert(1)</script> 550 5.7.26",
+    "![p](http://evil.example/one.png) 552 5.2.2",
+    "[link](http://evil.example) and [y](javascript:alert(1)) 554",
+    "<a href='http://evil.example'>click</a> <svg onload=alert(1)> 421 4.7.28",
+    "&lt;img src=http://evil.example/e.png&gt; &#60;b&#62; 5.1.1",
+    "http://evil.example/bare www.evil.example pat@evil.example",
+    "Delivery failed\n<b>550 5.1.1</b> <img src=http://evil.example/x.png>\n```\n<script>x</script>",
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_hostile_text_is_shown_as_text_and_reaches_no_card(ui, payload):
+    history, cards, sources, _, answers = last(ui.respond(payload, [], {}))
+    bubble = render(history[0]["content"])
+    assert set(bubble.tags) <= {"p", "pre", "code"} and not [a for a in bubble.attrs if a[0] != "class"]
+    answer = render(history[1]["content"])
+    assert not {"img", "script", "svg", "iframe", "form", "input"} & set(answer.tags)
+    hrefs = [v for k, v in answer.attrs if k == "href"]
+    assert all(h.startswith(ARTICLE.url) for h in hrefs), hrefs
+    for html in (cards, sources):
+        page = Page(html)
+        assert not {"img", "script", "svg", "iframe", "form", "input"} & set(page.tags)
+        assert "evil" not in " ".join(str(v) for _, v in page.attrs)
+        assert not [k for k, _ in page.attrs if k.startswith("on")]
+
+
+def test_hostile_text_in_a_passage_is_escaped_in_the_sources(services):
+    """Sources and cards are built as text, whatever the passage holds."""
+    doc = chunk("Troubleshooting message delivery failures")
+    hostile = dataclasses.replace(doc, text="<script>alert(1)</script> <img src=x onerror=alert(2)> & more",
+                                  metadata={**doc.metadata, "section": "<b onmouseover=alert(3)>Trouble</b>"})
+    chat = ChatUI(services_with(services, FakeRetriever([hit(hostile, 0.9)])).answerer)
+    _, _, sources, _, answers = last(chat.respond("the error keeps happening, what should I check?", [], {}))
+    assert answers["1"]["sources"][0]["text"] == hostile.text
+    page = Page(sources)
+    assert not {"script", "img", "b"} & set(page.tags) and not [k for k, _ in page.attrs if k.startswith("on")]
+    assert "<script>alert(1)</script>" in page.shown and "<b onmouseover=alert(3)>Trouble</b>" in page.shown
+
+
+# ------------------------------------------------------------------ feedback
+
+def test_thumbs_down_stores_the_answer_as_shown(ui, feedback):
+    _, _, _, _, answers = last(ui.respond("how much does a seat cost?", [], {}))
+    before = feedback.count()
+    status = ui.on_feedback(answers, "should name the billing article", like(1, False))
+    assert "saved" in status and feedback.count() == before + 1
+    saved = feedback.all("down")[-1]
+    a = answers["1"]
+    assert (saved.question, saved.answer, saved.answered, saved.comment) == (
+        a["question"], a["answer"], a["answered"], "should name the billing article")
+    assert saved.codes == a["codes"] and saved.sources == a["sources"]
+
+
+def test_feedback_that_cannot_be_saved_says_so(services):
+    from app.web import feedback as fb
+
+    log = FakeFeedbackLog(fail_with=fb.FeedbackUnavailable("The feedback database was deleted or replaced."))
+    chat = ChatUI(services.answerer, feedback_log=log)
+    _, _, _, _, answers = last(chat.respond("What does 550 5.1.1 mean?", [], {}))
+    status = chat.on_feedback(answers, "", like(1, True))
+    assert status.startswith("⚠️") and "deleted" in status and log.count() == 0
+    assert "no answer" in chat.on_feedback(answers, "", like(7, True))
+
+
+def test_the_chat_builds_without_a_server(services):
+    demo = ChatUI(services.answerer).create_app()
+    assert isinstance(demo, gr.Blocks)
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    assert {"chat", "question", "ask", "cards", "sources", "comment"} <= ids
+    chatbot = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat")
+    assert chatbot.sanitize_html is True and chatbot.latex_delimiters == []
