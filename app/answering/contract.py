@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Answer", "AskRequest", "Code", "Explanation", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
+    "Answer", "AskRequest", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
     "Row", "Source", "Support", "Text", "Turn",
 ]
 
@@ -110,6 +110,8 @@ class Code(_Model):
     explanation: Explanation | None = Field(description="General guidance; only when match is none")
     related: list[RelatedRow] = Field(description="Closest rows of the table; only when match is none")
     reason: str | None = Field(description="Bounce category, e.g. user_unknown")
+    from_history: bool = Field(default=False,
+                               description="Carried from an earlier turn of the conversation, not in this message")
 
     @classmethod
     def of(cls, m) -> "Code":
@@ -184,6 +186,31 @@ class Notice(_Model):
     text: str = Field(description="The sentence to show, plain text (also in the Markdown answer)")
 
 
+class Draft(_Model):
+    """A message the agent can send the customer on another channel: not the article's words."""
+
+    label: str = Field(description="Says it is a draft, not from the article")
+    channel: Literal["message", "email"] = Field(description="message: chat, SMS or WhatsApp; email: a corrected address")
+    text: str = Field(description="The draft, plain text, ready to copy")
+    reason: str | None = Field(default=None, description="The bounce reason it was written for, e.g. mailbox_full")
+    codes: list[str] = Field(default_factory=list, description="The codes it is about")
+
+
+class HandoffField(_Model):
+    name: str = Field(description="What the article's 'Need more help?' section asks for")
+    value: str | None = Field(description="Filled from the conversation; None: the agent must add it")
+
+
+class Handoff(_Model):
+    """A support request prefilled with what the article's support section asks for."""
+
+    to: str | None = Field(description="The support address (BOUNCEBOT_SUPPORT_EMAIL); None when not set")
+    mailto: str | None = Field(description="A mailto: link with subject and body; only when the address is set")
+    subject: str
+    fields: list[HandoffField]
+    text: str = Field(description="The request as plain text, ready to copy")
+
+
 class Answer(_Model):
     question: str
     answer: str = Field(description="The whole answer as Markdown, rendered from the fields below")
@@ -196,6 +223,10 @@ class Answer(_Model):
     support: Support | None = Field(default=None, description="Quoted when the article has no answer")
     other_article: str | None = Field(default=None,
                                       description="The help-centre article the question seems to belong to")
+    intent: Literal["question", "follow_up", "small_talk", "draft", "handoff"] = Field(
+        default="question", description="What the message was taken to be, given the conversation")
+    draft: Draft | None = Field(default=None, description="For intent draft: a message for the customer")
+    handoff: Handoff | None = Field(default=None, description="For intent handoff: the support request")
 
     @property
     def exact(self) -> bool:

@@ -79,6 +79,7 @@ class CodeMatch:
             ),
             "related": [r.as_contract() for r in self.related],
             "reason": self.reason,
+            "from_history": False,  # the look-up reads one text; a conversation marks codes it carries
         }
 
 
