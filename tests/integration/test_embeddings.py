@@ -41,3 +41,17 @@ def test_embedding_nothing_loads_nothing(tmp_path):
 
     e = Embedder(tmp_path / "models")
     assert e.embed_documents([]) == [] and not e.loaded and not (tmp_path / "models").exists()
+
+
+def test_multilingual_encoder_runs_offline_and_matches_across_languages():
+    import numpy as np
+
+    from app.search.embeddings import MultilingualEmbedder
+
+    enc = MultilingualEmbedder()
+    docs = enc.embed_documents(["The recipient’s mailbox is full and cannot receive new messages.",
+                                "Set up SPF and DKIM for your sending domain."])
+    assert docs.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-3)
+    q = np.asarray(enc.embed_query("el buzón del cliente está lleno"))
+    assert int((docs @ q).argmax()) == 0

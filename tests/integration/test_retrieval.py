@@ -81,3 +81,91 @@ def test_empty_collection(make_settings, embedder):
     col = make_client(settings).get_or_create_collection("empty", configuration=COSINE, embedding_function=None)
     r = HybridRetriever(col, embedder)
     assert len(r) == 0 and r.search("anything").hits == []
+
+
+# Issue 11: misspelt questions and questions in other languages find their
+# passage (quoted in the article's English); an unanswerable one is refused.
+BOUNCE_LIST = "Email address is on a bounce list"
+TROUBLESHOOTING = "Troubleshooting message delivery failures"
+BEST_PRACTICES = "Best practices to reduce delivery failures"
+
+
+@pytest.mark.parametrize(
+    "query,section",
+    [
+        ("bonce list removal", BOUNCE_LIST),
+        ("remove an adress from the bounse list", BOUNCE_LIST),
+        ("troublshooting a failed mesage", TROUBLESHOOTING),
+        ("best practises for deliverabilty", BEST_PRACTICES),
+        ("does a delivery failur reopen a closed conversaton", "Introduction"),
+    ],
+)
+def test_misspelt_questions_find_their_section_first(retriever, query, section):
+    result = retriever.search(query, k=3)
+    assert result.hits[0].metadata["section"] == section
+    assert result.best_similarity >= 0.33
+
+
+@pytest.mark.parametrize(
+    "query,section",
+    [
+        ("¿Cómo quito una dirección de la lista de rebotes?", BOUNCE_LIST),
+        ("Wie kann ich eine Adresse von der Bounce-Liste entfernen?", BOUNCE_LIST),
+        ("Comment retirer une adresse de la liste de rebonds ?", BOUNCE_LIST),
+        ("Como removo um endereço da lista de bounces?", BOUNCE_LIST),
+        ("el buzón del cliente está lleno y mi respuesta rebotó", None),  # any passage; refusal checked below
+        ("faut-il configurer SPF et DKIM pour notre domaine d'envoi ?", None),
+        ("Öffnet ein Zustellfehler eine geschlossene Konversation wieder?", "Introduction"),
+        ("un errore di consegna riapre una conversazione chiusa?", "Introduction"),
+    ],
+)
+def test_questions_in_other_languages_find_english_passages(retriever, query, section):
+    result = retriever.search(query, k=3)
+    assert result.vector.space == "multilingual"
+    assert result.hits and result.best_similarity >= 0.33
+    if section is not None:
+        assert result.hits[0].metadata["section"] == section
+    assert all(h.metadata["article"] == "Common Email Delivery Errors" for h in result.hits)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how do I get an address off the bounce list?",
+        "what is 550-5.1.1",
+        "do we need SPF and DKIM?",
+        "how much does SparrowDesk cost per agent?",
+        "thanks!!",
+    ],
+)
+def test_english_questions_never_use_the_multilingual_encoder(retriever, question):
+    assert retriever.search(question, k=3).vector.space == "minilm"
+
+
+@pytest.mark.parametrize(
+    "question,answered",
+    [
+        ("what does the suppression list do?", True),
+        ("how can our team cut down on bounces?", True),
+        ("troublshooting a failed mesage", True),
+        ("¿Cómo quito una dirección de la lista de rebotes?", True),
+        ("Comment retirer une adresse de la liste de rebonds ?", True),
+        ("¿Cuánto cuesta el plan Pro al mes?", False),
+        ("Quel est le prix de SparrowDesk par agent ?", False),
+        ("Wie exportiere ich alle Konversationen als CSV?", False),
+        ("¿cuál es una buena tasa de apertura para un boletín mensual?", False),
+        ("¡gracias!", False),
+    ],
+)
+def test_refusal_boundary_for_typos_synonyms_and_other_languages(services, question, answered):
+    assert services.answerer.ask(question).answered is answered
+
+
+def test_other_articles_are_compared_in_the_multilingual_space(services, retriever):
+    from app.search.retrieval import OtherArticles
+
+    other = OtherArticles(["Export Conversations as CSV", "How does SparrowDesk pricing work?"], retriever.embedder)
+    result = retriever.search("¿Cómo exporto todas las conversaciones a CSV?", k=3)
+    assert result.vector.space == "multilingual"
+    title, similarity = other.closest(result.vector)
+    assert title == "Export Conversations as CSV" and similarity > result.best_similarity
