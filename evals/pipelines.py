@@ -1,21 +1,27 @@
 """The pipelines compared by the eval, behind one small interface:
-``predict(question) -> prediction dict`` (see ``evals.metrics``).
+``predict(question, history=None) -> prediction dict`` (see ``evals.metrics``).
 
-- ``bouncebot``: the project's answerer (look-up, hybrid retrieval, refusal);
+- ``bouncebot``: the project's answerer (look-up, hybrid retrieval, refusal),
+  given the conversation's history when its ``ask`` accepts a ``history``;
+- ``bouncebot-nohistory``: the same answerer, history dropped (the message
+  alone), to show what the conversation adds;
 - ``bm25``: BM25 alone over the same documents, answer = top passage;
 - ``dense``: dense (Chroma) search alone over the same documents, answer = top passage;
 - ``textbook``: the LangChain tutorial pipeline (``evals.baselines``), answer = top chunk.
 
-The baselines have no code look-up and no refusal: they always answer. A row
-counts as *claimed* by a baseline when its meaning appears in the answer.
+The baselines have no code look-up, no refusal and no conversation: they get
+the message alone and always answer. A row counts as *claimed* by a baseline
+when its meaning appears in the answer.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from pathlib import Path
 
+from app.answering.contract import Turn
 from app.errors import BadQuestion
 from app.search.retrieval import HybridRetriever
 from app.knowledge.articles import INTRO, load_articles
@@ -28,16 +34,35 @@ def rows_claimed_by_text(answer: str, rows: dict[str, tuple[str, str]]) -> list[
     return sorted(code for code, (meaning, _) in rows.items() if norm(meaning) in a)
 
 
+def accepts_history(ask) -> bool:
+    """Whether ``ask`` takes a ``history`` argument (the conversation logic may not be there yet)."""
+    try:
+        params = inspect.signature(ask).parameters
+    except (TypeError, ValueError):
+        return False
+    return "history" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+NO_CONVERSATION = {"intent": None, "carried": [], "carried_claims": [], "draft": None, "handoff": None}
+
+
 class BouncebotPipeline:
-    name = "bouncebot"
+    """The project's answerer. With ``use_history`` (and an ``ask`` that accepts
+    it) the case's history goes with the message; without, the message alone."""
 
-    def __init__(self, answerer):
+    def __init__(self, answerer, use_history: bool = True, name: str | None = None):
         self.answerer = answerer
+        self.use_history = use_history
+        self.name = name or ("bouncebot" if use_history else "bouncebot-nohistory")
+        self.history_passed = use_history and accepts_history(answerer.ask)
 
-    def predict(self, question: str) -> dict:
+    def predict(self, question: str, history: list[dict] | None = None) -> dict:
         t = time.perf_counter()
         try:
-            d = self.answerer.ask(question).to_dict()
+            if self.history_passed:
+                d = self.answerer.ask(question, history=[Turn(**h) for h in history or []]).to_dict()
+            else:
+                d = self.answerer.ask(question).to_dict()
         except BadQuestion as e:
             d = {"answer": str(e), "answered": False, "codes": [], "sources": []}
         seconds = time.perf_counter() - t
@@ -45,6 +70,7 @@ class BouncebotPipeline:
         hits = self.answerer.retriever.search(question, k=3).hits if question.strip() else []
         # what the answer cites comes first, then what retrieval ranked
         ranked = list(dict.fromkeys(cited + [h.metadata["section"] for h in hits]))
+        carried = [c for c in d["codes"] if c.get("from_history")]
         return {
             "answer": d["answer"],
             "answered": d["answered"],
@@ -55,6 +81,11 @@ class BouncebotPipeline:
             "ranked": ranked,
             "sources": [f"{s['section']}: {s['text'][:120]}" for s in d["sources"]],
             "seconds": seconds,
+            "intent": d.get("intent"),
+            "carried": [c["code"] for c in carried],
+            "carried_claims": [(c["code"], c["row"]["code"]) for c in carried if c["match"] == "exact" and c.get("row")],
+            "draft": d.get("draft"),
+            "handoff": d.get("handoff"),
         }
 
 
@@ -66,7 +97,7 @@ class RetrieverOnlyPipeline:
         self.retriever = retriever
         self.rows = rows
 
-    def predict(self, question: str) -> dict:
+    def predict(self, question: str, history: list[dict] | None = None) -> dict:  # history ignored
         t = time.perf_counter()
         hits = self.retriever.search(question, k=3).hits
         seconds = time.perf_counter() - t
@@ -82,7 +113,7 @@ class RetrieverOnlyPipeline:
             "ranked": sections,
             "sources": [f"{h.metadata['section']}: {h.text[:120]}" for h in hits],
             "seconds": seconds,
-        }
+        } | NO_CONVERSATION
 
 
 class TextbookAdapter:
@@ -110,7 +141,7 @@ class TextbookAdapter:
                 section = heading
         return section
 
-    def predict(self, question: str) -> dict:
+    def predict(self, question: str, history: list[dict] | None = None) -> dict:  # history ignored
         t = time.perf_counter()
         docs = self.pipeline.retrieve(question, k=3)
         seconds = time.perf_counter() - t
@@ -126,4 +157,4 @@ class TextbookAdapter:
             "ranked": sections,
             "sources": [f"{s}: {d.page_content[:120]}" for s, d in zip(sections, docs)],
             "seconds": seconds,
-        }
+        } | NO_CONVERSATION

@@ -16,10 +16,19 @@ SHOWN = [
     ("citation_correct", "citation correct"),
     ("refusal_precision", "refusal precision"),
     ("refusal_recall", "refusal recall"),
+    ("intent_correct", "intent correct"),
+    ("carried_codes_correct", "carried codes correct"),
+    ("draft_correct", "draft correct"),
+    ("handoff_correct", "hand-off correct"),
+    ("handoff_field_recall", "hand-off field recall"),
+    ("small_talk_not_idk", "small talk not IDK"),
+    ("answer_words_p50", "answer words p50"),
+    ("answer_words_p95", "answer words p95"),
     ("latency_p50_ms", "p50 ms"),
     ("latency_p95_ms", "p95 ms"),
 ]
-CHARTED = [k for k, _ in SHOWN if k not in ("false_exact_claims", "latency_p50_ms", "latency_p95_ms")]
+NOT_RATES = ("false_exact_claims", "latency_p50_ms", "latency_p95_ms", "answer_words_p50", "answer_words_p95")
+CHARTED = [k for k, _ in SHOWN if k not in NOT_RATES]
 
 
 def _cell(v) -> str:
@@ -42,28 +51,58 @@ def markdown(run: dict) -> str:
         vals = [_cell(run["pipelines"][n]["metrics"].get(key)) for n in names]
         lines.append(f"| {label} | {tgt} | " + " | ".join(vals) + " |")
     lines.append("")
-    lines.append("Baselines have no code look-up and never refuse; a row counts as claimed by them when its "
-                 "meaning is in the top passage.")
+    lines.append("Baselines have no code look-up, never refuse and get the message alone (no history); a row counts "
+                 "as claimed by them when its meaning is in the top passage. `bouncebot-nohistory` is the same "
+                 "answerer with the history dropped. Answer words: the Markdown answer, counting the whitespace-separated tokens that hold a letter or digit.")
+    lines += _groups(run, "by_turns", "By turns")
+    lines += _groups(run, "by_category", "By category")
+    listed = "bouncebot" if "bouncebot" in names else names[0]
     for name in names:
         failures = [c for c in run["pipelines"][name]["cases"] if c["failed"]]
         lines += ["", f"## Failures: {name} ({len(failures)} of {run['cases']})", ""]
-        if name != "bouncebot":
+        if name != listed:
             lines.append("_Listed in full in the JSON report; counted above._")
             continue
         for c in failures:
             got = c["got"]
+            history = c.get("history") or []
             lines += [
                 f"### {c['id']} ({c['category']}): {'; '.join(c['failed'])}",
                 "",
+            ] + [f"- **history {i + 1}** ({t['role']}): `{t['content'][:160]!r}`" for i, t in enumerate(history)] + [
                 f"- **question**: `{c['question'][:300]!r}`",
                 f"- **expected**: `{json.dumps(c['expect'], ensure_ascii=False)[:400]}`",
                 f"- **got**: answered={got['answered']}, codes={got['codes']}, cited={got['cited']}, "
-                f"ranked={got['ranked']}",
+                f"ranked={got['ranked']}, intent={got.get('intent')}, carried={got.get('carried')}",
+                *([f"- **draft**: `{json.dumps(got['draft'], ensure_ascii=False)[:300]}`"] if got.get("draft") else []),
+                *([f"- **hand-off**: `{json.dumps(got['handoff'].get('fields'), ensure_ascii=False)[:300]}`"]
+                  if got.get("handoff") else []),
                 f"- **retrieved**: {got['sources'][:3]}",
                 f"- **answer**: {got['answer'][:300]!r}",
                 "",
             ]
     return "\n".join(lines) + "\n"
+
+
+def _groups(run: dict, key: str, title: str) -> list[str]:
+    """One table per group (category, or single- vs multi-turn): the metrics that apply to it, per pipeline."""
+    names = list(run["pipelines"])
+    groups = list(dict.fromkeys(g for n in names for g in run["pipelines"][n].get(key, {})))
+    if not groups:
+        return []
+    lines = ["", f"## {title}"]
+    for g in groups:
+        per = [run["pipelines"][n].get(key, {}).get(g, {}) for n in names]
+        lines += ["", f"### {g} ({per[0].get('cases', 0)} cases)", "",
+                  "| metric | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
+        for k, label in SHOWN:
+            if k.startswith("latency"):
+                continue
+            vals = [m.get(k) for m in per]
+            if all(v is None for v in vals) or (k in ("false_exact_claims",) and not any(vals)):
+                continue
+            lines.append(f"| {label} | " + " | ".join(_cell(v) for v in vals) + " |")
+    return lines
 
 
 def chart(run: dict, path: Path) -> None:
@@ -73,7 +112,7 @@ def chart(run: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(run["pipelines"])
-    fig, ax = plt.subplots(figsize=(11, 5.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(13, 5.4), dpi=110)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         m = run["pipelines"][name]["metrics"]
