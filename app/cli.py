@@ -3,7 +3,7 @@
     bouncebot ingest                     build or update the index from the KB
     bouncebot lookup TEXT [--json]       codes in TEXT against the error table (no model)
     bouncebot ask QUESTION [--json]      answer one question
-    bouncebot ask --json --batch FILE    answer JSON Lines ({"question": ...}); '-' is stdin
+    bouncebot ask --json --batch FILE    answer JSON Lines ({"question": ..., "history": [...]}); '-' is stdin
     bouncebot serve [--host H] [--port P]
 
 Exit codes: 0 done; 1 failure; 2 bad input (empty or too long a question,
@@ -128,7 +128,8 @@ def _ask_batch(answerer, args) -> int:
                 item = json.loads(line)
                 if not isinstance(item, dict) or "question" not in item:
                     raise BadQuestion('each line must be a JSON object with a "question" field')
-                _print_json(answerer.ask(item["question"]).to_dict())
+                request = _request(item)
+                _print_json(answerer.ask(request.question, request.history).to_dict())
             except (json.JSONDecodeError, BadQuestion) as e:
                 failed += 1
                 _print_json({"line": lineno, "error": str(e)})
@@ -136,6 +137,19 @@ def _ask_batch(answerer, args) -> int:
         print(f"{failed} line(s) could not be answered; see the error objects in the output.", file=sys.stderr)
         return 2
     return 0
+
+
+def _request(item: dict):
+    """A batch line as the API's request ({"question", "history"}); a malformed one is bad input."""
+    from pydantic import ValidationError
+
+    from app.answering.contract import AskRequest
+
+    try:
+        return AskRequest.model_validate(item)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in x.get('loc', ())) or 'line'}: {x.get('msg')}" for x in e.errors())
+        raise BadQuestion(f"malformed line ({problems})") from None
 
 
 def cmd_serve(settings: Settings, args) -> int:
@@ -176,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="*", help="the question ('-' reads standard input)")
     ask.add_argument("--json", action="store_true", help="print the answer contract as JSON")
     ask.add_argument("--file", nargs="+", metavar="PATH", help="answer for each bounce message file, in order")
-    ask.add_argument("--batch", metavar="FILE", help="JSON Lines of {\"question\": ...}; '-' is standard input")
+    ask.add_argument("--batch", metavar="FILE",
+                     help="JSON Lines of {\"question\": ..., \"history\": [{\"role\", \"content\"}]}; '-' is standard input")
 
     sv = sub.add_parser("serve", help="start the web chat")
     sv.add_argument("--host", help="interface to listen on (default BOUNCEBOT_HOST or 127.0.0.1)")

@@ -43,6 +43,23 @@ def _positive(env: dict, name: str, default, kind=float):
     return value
 
 
+def _non_negative_int(env: dict, name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise BadSetting(f"{name}={env.get(name)!r} must be a whole number, 0 or more.")
+    return value
+
+
+def _email(raw: str | None) -> str | None:
+    """``BOUNCEBOT_SUPPORT_EMAIL``: one address, or unset."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", value):
+        raise BadSetting(f"BOUNCEBOT_SUPPORT_EMAIL={raw!r} is not an email address (give one, such as support@example.com).")
+    return value
+
+
 def _collection(name: str) -> str:
     # Chroma's rule for collection names
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", name):
@@ -114,6 +131,8 @@ class Settings:
     feedback_max_mb: float = 100.0  # feedback database content (MiB) beyond which posts are refused (507)
     store_timeout: float = 2.0  # seconds a vector-store call may take before search counts as unavailable
     max_body_bytes: int = 2 * 1024 * 1024  # request bodies on the JSON API; the chat's routes get 8x
+    max_history_turns: int = 20  # earlier turns a question is read against; older ones are dropped
+    support_email: str | None = None  # SparrowDesk support's address for hand-offs (the article's was lost)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -141,6 +160,8 @@ class Settings:
             feedback_max_mb=_positive(env, "BOUNCEBOT_FEEDBACK_MAX_MB", d.feedback_max_mb),
             store_timeout=_positive(env, "BOUNCEBOT_STORE_TIMEOUT", d.store_timeout),
             max_body_bytes=int(_positive(env, "BOUNCEBOT_MAX_BODY_BYTES", d.max_body_bytes, int)),
+            max_history_turns=_non_negative_int(env, "BOUNCEBOT_MAX_HISTORY_TURNS", d.max_history_turns),
+            support_email=_email(env.get("BOUNCEBOT_SUPPORT_EMAIL")),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -21,8 +21,9 @@ from typing import Callable
 from app.knowledge.articles import Article
 from app.knowledge.chunks import row_text
 
-from app.answering import contract, render
+from app.answering import contract, render, replies
 from app.answering.contract import Answer, Code, Limits, Recipient, Row, Source, Turn
+from app.answering.conversation import Conversation, Reading
 from app.answering.ports import Retriever
 from app.errors import EmptyQuestion, NotText, QuestionTooLong, SearchUnavailable
 from app.codes import table as codes_table
@@ -81,6 +82,9 @@ class Answerer:
         max_question_bytes: int = 200 * 1024,
         other_articles=None,
         off_topic_margin: float = 0.08,
+        articles: list[Article] | None = None,
+        max_history_turns: int = 20,
+        support_email: str | None = None,
     ):
         self.table = table
         self._retriever = once(retriever_provider)
@@ -90,6 +94,9 @@ class Answerer:
         self.max_question_bytes = max_question_bytes
         self._other_articles = once(other_articles) if other_articles else None  # built on first use
         self.off_topic_margin = off_topic_margin
+        self.max_history_turns = max_history_turns
+        self.support_email = support_email
+        self.conversation = Conversation(table, articles, render.step_pattern())
 
     @property
     def retriever(self) -> Retriever:
@@ -121,17 +128,67 @@ class Answerer:
                 raise error
         return history
 
-    def ask(self, question: str) -> Answer:
+    def bounded(self, history) -> list[Turn]:
+        """The newest ``max_history_turns`` turns, validated (roles; sizes: 413); older ones are dropped."""
+        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in (history or [])]
+        turns = turns[-self.max_history_turns:] if self.max_history_turns > 0 else []
+        return self.check_history(turns)
+
+    def ask(self, question: str, history=None) -> Answer:
+        """The answer to ``question``, read against ``history`` (earlier turns, oldest first)."""
         question = self.check(question)
+        turns = self.bounded(history)
+        reading = self.conversation.read(question, turns)
+        if reading.intent == "question":
+            answer = self._answer(question)
+            if answer.answered or answer.codes or answer.other_article or answer.recipients:
+                return answer
+            kind = self.conversation.chit_chat(question)  # no answer in the article: small talk after all?
+            if kind is None:
+                return answer
+            reading = Reading("small_talk", small_talk=kind)
         analysis = self.table.analyse(question)
-        codes = [Code.of(m) for m in analysis.matches]
-        sources: list[Source] = []
-        for m in analysis.matches:
-            if m.exact:
-                row = Row.of(m.row)
-                if not any(s.row == row for s in sources):  # one citation per row, however many codes hit it
-                    sources.append(Source(kind="row", code=row.code, row=row, article=m.row.article,
-                                          section=row.section, url=row.url, text=row_text(m.row), score=1.0))
+        if reading.intent == "small_talk":
+            decided = Answer(question=question, answer="", answered=False, intent="small_talk",
+                             limits=Limits.of(analysis.limits))
+        elif reading.intent == "draft":
+            facts = self.conversation.facts([t.content for t in turns if t.role == "user"] + [question], [])
+            decided = Answer(question=question, answer="", answered=True, intent="draft", codes=reading.codes,
+                             sources=_row_sources(reading.codes, self.table), limits=Limits.of(analysis.limits),
+                             draft=replies.draft(reading, render.WORDING, facts.get("email")))
+            if reading.topic is not None and reading.topic.section is not None and not decided.sources:
+                decided.sources = [_section_source(reading.topic)]
+        elif reading.intent == "handoff":
+            handoff = replies.handoff(self.support, reading.facts, reading.codes or [], self.support_email,
+                                      render.WORDING)
+            sources = [Source(kind="section", article=self.support.article, section=self.support.section,
+                              url=self.support.url, text=self.support.text, score=1.0)] if self.support else []
+            decided = Answer(question=question, answer="", answered=True, intent="handoff", codes=reading.codes or [],
+                             sources=sources + _row_sources(reading.codes or [], self.table),
+                             limits=Limits.of(analysis.limits), handoff=handoff)
+        elif reading.codes is not None:  # a follow-up about codes: the earlier turn's, or completed ones
+            if not any(c.from_history for c in reading.codes):
+                return self._answer(question, reading)
+            decided = Answer(question=question, answer="", answered=any(c.match == "exact" for c in reading.codes),
+                             intent="follow_up", codes=reading.codes, sources=_row_sources(reading.codes, self.table),
+                             limits=Limits.of(analysis.limits))
+            if not decided.answered:
+                decided.support = self.support
+        elif reading.topic.section is None:  # about the earlier question: searched again with it
+            return self._answer(question, reading, query=f"{reading.topic.query}\n{question}")
+        else:  # a follow-up about the section the conversation was on
+            decided = Answer(question=question, answer="", answered=True, intent="follow_up",
+                             sources=[_section_source(reading.topic)], limits=Limits.of(analysis.limits))
+        decided.answer = render.markdown(decided, small_talk=reading.small_talk)
+        return decided
+
+    def _answer(self, question: str, reading: Reading | None = None, query: str | None = None) -> Answer:
+        """A message answered on its own: the look-up, then the article's passages (searched
+        with ``query``, the earlier question and this one, when it follows up on a question)."""
+        analysis = self.table.analyse(question)
+        codes = reading.codes if reading is not None and reading.codes is not None else [
+            Code.of(m) for m in analysis.matches]
+        sources = _row_sources(codes, self.table)
         notices = _limit_notices(analysis.limits)  # a cap cut the look-up short: say so
         answered = bool(sources)
         support = other = None
@@ -140,7 +197,7 @@ class Answerer:
             # question, table rows are left out so no row reads as its meaning.
             kinds = ("section",) if codes else None
             try:
-                passages, other = self._passages(question, kinds)
+                passages, other = self._passages(query or question, kinds)
             except SearchUnavailable as e:
                 if not codes:
                     raise  # nothing could be answered: the caller says search is unavailable (503)
@@ -155,6 +212,7 @@ class Answerer:
             question=question, answer="", answered=answered, codes=codes, sources=sources,
             recipients=[Recipient.of(r) for r in analysis.recipients], limits=Limits.of(analysis.limits),
             notices=notices, support=support, other_article=other,
+            intent="question" if reading is None else reading.intent,
         )
         decided.answer = render.markdown(decided)
         return decided
@@ -187,3 +245,27 @@ class Answerer:
             else:
                 out.append(Source(kind="section", **where))
         return out, None
+
+
+def _row_sources(codes: list[Code], table: CodeTable) -> list[Source]:
+    """A citation per table row the exact codes hit (one per row, however many codes hit it)."""
+    sources: list[Source] = []
+    for c in codes:
+        if c.match == "exact" and not any(s.row == c.row for s in sources):
+            r = c.row
+            er = next(e for e in table.rows if Row.of(e) == r)
+            sources.append(Source(kind="row", code=r.code, row=r, article=er.article, section=r.section, url=r.url,
+                                  text=row_text(er), score=1.0))
+    return sources
+
+
+def _section_source(topic) -> Source:
+    """The section a follow-up continues, quoted whole, or the step of its list it is at."""
+    text = topic.text
+    if topic.steps and topic.step is not None and topic.step <= len(topic.steps):
+        text = topic.steps[topic.step - 1]
+    elif topic.steps and topic.exhausted:  # after the list: what the section says next
+        after = [b.text for b in topic.section.blocks if b.kind != "list"]
+        text = after[-1] if after else text
+    return Source(kind="section", article=topic.article.title, section=topic.section.heading, url=topic.url,
+                  text=text, score=1.0)

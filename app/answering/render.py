@@ -73,12 +73,26 @@ def notice(kind: str, **values) -> Notice:
 
 # ----------------------------------------------------------------- Markdown
 
-def markdown(answer: Answer) -> str:
+def step_pattern() -> str:
+    """A regular expression finding the step heading in an earlier answer (group 1: its number)."""
+    p = re.escape(WORDING["step_heading"])
+    for name, sub in (("n", r"(\d+)"), ("total", r"\d+"), ("section", ".*?"), ("url", ".*?")):
+        p = p.replace(re.escape("{" + name + "}"), sub)
+    return p
+
+
+def markdown(answer: Answer, small_talk: str | None = None) -> str:
     """The Markdown ``answer`` of a decided answer.
+
+    Small talk, drafts, hand-offs and follow-ups have their own shapes (``_conversation``);
+    the rest is the single-turn answer:
 
     In order: a block per code; the caps' notice; then, when no code was exact,
     the search notice and either the passages quoted (``sources``), or "I don't
     know" (no code, no passage), or the support section (codes, no passage)."""
+    if answer.intent != "question" and (answer.intent != "follow_up" or any(c.from_history for c in answer.codes)
+                                        or not answer.codes):
+        return _conversation(answer, small_talk)
     parts = [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
     caps = [n.text for kind in CAPS for n in answer.notices if n.kind == kind]
     if caps:
@@ -140,6 +154,58 @@ def _dont_know(answer: Answer) -> str:
     if answer.other_article:
         text += " " + WORDING["other_article"].format(title=answer.other_article)
     return text + ("\n\n" + _support(s) if s else "")
+
+
+def fenced(text: str) -> str:
+    """``text`` as a fenced block (the chat gives it a copy button), fence longer than any backtick run inside."""
+    fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _conversation(answer: Answer, small_talk: str | None) -> str:
+    if answer.intent == "small_talk":  # small_talk: greeting, thanks or help (the opening line)
+        w = WORDING["small_talk"]
+        kind = small_talk if small_talk in ("greeting", "thanks", "help") else "help"
+        examples = "\n".join(f"- {e}" for e in w["examples"])
+        return f"{w[kind]} {w['what'].format(article=FALLBACK_ARTICLE)}\n\n{w['try']}\n\n{examples}"
+    if answer.intent == "draft":
+        return _draft(answer)
+    if answer.intent == "handoff":
+        return _handoff(answer)
+    parts = []
+    if answer.codes:
+        parts.append(WORDING["from_history"].format(codes=", ".join(f"**{c.code}**" for c in answer.codes)))
+        parts += [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
+        if not answer.exact and answer.support is not None:
+            parts.append(_support(answer.support))
+        return "\n\n".join(parts)
+    for s in answer.sources:  # a section continued: the whole of it, or the next step of its list
+        parts.append(WORDING["topic_from_history"].format(section=s.section, url=s.url))
+        parts.append(quote(s.text) + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section,
+                                                                          url=s.url))
+    return "\n\n".join(parts)
+
+
+def _draft(answer: Answer) -> str:
+    w, d = WORDING["draft"], answer.draft
+    parts = [f"**{w['label']}**", w["channel_" + d.channel], fenced(d.text)]
+    rows = [s for s in answer.sources if s.kind == "row" and s.row is not None]
+    for s in rows:  # the table's facts the draft relies on, verbatim and cited
+        parts.append(w["facts"].format(code=s.row.code) + "\n\n" + quote(_table_words(None, s.row.meaning, s.row.action))
+                     + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section, url=s.url))
+    if not rows:
+        parts.append(w["no_facts"])
+    return "\n\n".join(parts)
+
+
+def _handoff(answer: Answer) -> str:
+    w, h = WORDING["handoff"], answer.handoff
+    parts = [_exact(c) for c in answer.codes if c.match == "exact"]  # the rows the request is about, verbatim
+    for s in [s for s in answer.sources if s.kind == "section"][:1]:
+        parts.append(w["intro"].format(section=s.section, url=s.url) + "\n\n" + quote(s.text))
+    parts += [w["request"], fenced(f"{h.subject}\n\n{h.text}")]
+    parts.append(w["mailto"].format(to=h.to, mailto=h.mailto) if h.mailto else w["no_address"])
+    return "\n\n".join(parts)
 
 
 # --------------------------------------------------------------- plain text

@@ -141,5 +141,8 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
         max_question_bytes=settings.max_question_bytes,
         other_articles=other_articles,
         off_topic_margin=settings.off_topic_margin,
+        articles=articles,
+        max_history_turns=settings.max_history_turns,
+        support_email=settings.support_email,
     )
     return Services(settings, table, answerer, embedder, guard)

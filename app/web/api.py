@@ -6,8 +6,9 @@
     GET  /healthz        index and model state, counts
 
 Errors are JSON ``{"error": message}``: 422 for an empty question or a
-malformed body, 413 for a question (or a turn of its history) over the size
-limit. Requests and answers are the types of ``app.answering.contract``, so
+malformed body or a turn with another role than user or assistant, 413 for a
+question (or a turn of its history) over the size limit. The history is
+bounded: only the newest BOUNCEBOT_MAX_HISTORY_TURNS turns are read. Requests and answers are the types of ``app.answering.contract``, so
 ``/openapi.json`` shows the real schema.
 """
 
@@ -82,8 +83,7 @@ def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
     @r.post("/api/ask", summary="Answer a question (the answer contract)")
     def ask(body: AskRequest) -> Answer:
         answerer.check(body.question)
-        answerer.check_history(body.history)  # validated and bounded; not used for the answer yet
-        return answerer.ask(body.question)
+        return answerer.ask(body.question, body.history)  # history: validated, the newest turns kept
 
     @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
     def lookup(q: str = Query(..., description="text containing codes")) -> Lookup:

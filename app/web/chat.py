@@ -12,6 +12,10 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
   does not hold up the others), and an answer streams in at most
   ``STREAM_STEPS`` updates however long it is: Gradio post-processes and diffs
   the whole conversation on every update.
+- Each question is answered with the conversation shown (``conversation``:
+  the agent's texts and the answers), so follow-ups, drafts and hand-offs
+  resolve as on the API; a draft or a support request is a fenced block in
+  the answer, which the chat gives a copy button.
 - The code cards, the recipients and the cited sections are built from the
   answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...),
   never from its Markdown, with the labels every surface shares
@@ -196,6 +200,42 @@ def stream_cuts(text: str, steps: int = STREAM_STEPS) -> list[int]:
     return cuts + [len(text)]
 
 
+def _text_of(content) -> str:
+    """A message's text: Gradio hands content back as a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    return "".join(str(p.get("text") or "") if isinstance(p, dict) else str(p) for p in (content or []))
+
+
+_FENCED = re.compile(r"\A(`{3,})text\n(.*)\n\1\Z", re.S)
+
+
+def typed_text(bubble: str) -> str:
+    """What the agent typed, back from ``user_bubble``'s inert Markdown."""
+    m = _FENCED.match(bubble)
+    return m.group(2) if m else re.sub(r"\\(.)", r"\1", bubble)
+
+
+def conversation(history: list[dict] | None, answers: dict | None) -> list[dict]:
+    """The conversation shown, as the answerer reads it: the agent's own words (kept with
+    each answer, or read back from the bubble) and the answers' Markdown, oldest first."""
+    answers = answers or {}
+    turns = []
+    for i, message in enumerate(history or []):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            continue
+        text = _text_of(message.get("content"))
+        if role == "user":
+            kept = answers.get(str(i + 1))
+            text = kept["question"] if isinstance(kept, dict) and "question" in kept else typed_text(text)
+        if text.strip():
+            turns.append({"role": role, "content": text})
+    return turns
+
+
 class ChatUI:
     def __init__(self, answerer: Answerer, feedback_log: FeedbackLog | None = None, title: str = "Bouncebot",
                  concurrency: int = DEFAULT_CONCURRENCY):
@@ -214,8 +254,10 @@ class ChatUI:
         history = list(history or [])
         answers = dict(answers or {})
         message = message or ""
+        limit = getattr(self.answerer, "max_question_bytes", 200 * 1024)  # a turn too long is left out
+        turns = [t for t in conversation(history, answers) if len(t["content"].encode("utf-8", "replace")) <= limit]
         try:
-            answer = self.answerer.ask(message)
+            answer = self.answerer.ask(message, turns)
         except BadQuestion as e:
             history += [{"role": "user", "content": user_bubble(message) or " "},
                         {"role": "assistant", "content": TEXTS["refused"].format(problem=markdown_text(str(e)))}]

@@ -126,10 +126,13 @@ def _script_json(data) -> str:
 
 
 # What the panel shows of wording.yaml, under the file's own names: these sentences and labels shared
-# with the chat and the CLI (without their Markdown), the shared ``labels:`` block, and the ``widget:`` block.
+# with the chat and the CLI (without their Markdown), the shared ``labels:`` block, the conversation's
+# ``draft:`` and ``handoff:`` blocks, and the ``widget:`` block.
 SHARED_WORDING = ("meaning_label", "action_label", "not_in_table", "general_heading", "general_action_label",
                   "basis_labels", "no_general", "related_line", "passages_intro", "passages_intro_after_codes",
                   "dont_know", "other_article", "support_intro", "severity_labels", "labels")
+# The conversation's shared labels (drafts, hand-offs): sent when the file has them.
+SHARED_CONVERSATION_WORDING = ("draft", "handoff")
 LOADER_MARK = "/*{{LABELS}}*/{}"  # in widget.js: replaced by the loader's labels when served
 
 
@@ -150,7 +153,9 @@ def widget_labels(wording: dict | None = None) -> tuple[dict, dict]:
     wording = _wording() if wording is None else wording
     own = dict(wording["widget"])
     loader = own.pop("loader")
-    return {**{k: text(wording[k]) for k in SHARED_WORDING}, "widget": own}, dict(loader)
+    shared = {k: text(wording[k]) for k in SHARED_WORDING}
+    shared.update({k: text(wording[k]) for k in SHARED_CONVERSATION_WORDING if k in wording})
+    return {**shared, "widget": own}, dict(loader)
 
 
 def panel_config(services, articles, wording: dict | None = None) -> dict:
@@ -274,8 +279,7 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
     def widget_ask(body: AskRequest) -> Answer:
         answerer.check(body.question)
-        answerer.check_history(body.history)  # validated and bounded; not used for the answer yet
-        return answerer.ask(body.question)
+        return answerer.ask(body.question, body.history)  # the conversation the panel shows, as /api/ask
 
     @r.get("/demo", include_in_schema=False)
     def demo(request: Request) -> Response:

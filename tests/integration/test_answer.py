@@ -90,7 +90,7 @@ def test_situation_without_code_quotes_the_matching_row(answerer):
 
 @pytest.mark.parametrize(
     "question",
-    ["How much does SparrowDesk cost per seat?", "hi, how are you today?", "What's the weather in Paris?",
+    ["How much does SparrowDesk cost per seat?", "Who won the football match yesterday?", "What's the weather in Paris?",
      "How do I connect Slack?"],
 )
 def test_unanswerable_says_so_and_points_to_support(answerer, question):

@@ -48,7 +48,13 @@ HISTORY = [{"role": "user", "content": "What does 550 5.1.1 mean?"},
 def test_ask_accepts_a_conversation_history(http, answerer):
     plain = http.post("/api/ask", json={"question": "and 5.2.2?"}).json()
     r = http.post("/api/ask", json={"question": "and 5.2.2?", "history": HISTORY})
-    assert r.status_code == 200 and r.json() == plain  # accepted and validated; not used for the answer yet
+    assert r.status_code == 200 and r.json() == plain  # a code of its own: answered about it, nothing carried
+    follow = http.post("/api/ask", json={"question": "ok so what now?", "history": HISTORY}).json()
+    assert follow["intent"] == "follow_up" and [(c["code"], c["from_history"]) for c in follow["codes"]] == [
+        ("550-5.1.1", True)]
+    assert follow["codes"][0]["row"]["meaning"] in follow["answer"]
+    alone = http.post("/api/ask", json={"question": "ok so what now?"}).json()
+    assert alone["codes"] == [] and alone["intent"] == "question"
     extra = http.post("/api/ask", json={"question": "and 5.2.2?", "client": "x",
                                         "history": [{**HISTORY[0], "name": "agent"}]})
     assert extra.status_code == 200  # fields a client adds are ignored, as they always were

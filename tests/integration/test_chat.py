@@ -55,10 +55,15 @@ class FakeAnswerer:
     def text(self) -> str:
         return "\n\n".join(f"**550-5.1.{i % 10}** block {i}: " + "x" * self.block_chars for i in range(self.blocks))
 
-    def ask(self, question):
+    @property
+    def max_question_bytes(self) -> int:
+        return self.max_bytes
+
+    def ask(self, question, history=None):
         from app.answering.contract import Answer
 
         question = self.check(question)
+        self.history = list(history or [])  # what the chat sent: the conversation it shows
         if "HOLD" in question:
             self.started.set()
             self.release.wait(self.hold_timeout)
@@ -198,6 +203,23 @@ def test_answer_streams_in_and_shows_card_and_sources(ui):
     assert "Confirm the customer’s email address" in cards
     assert "Common delivery errors" in sources and "<details" in sources
     assert answers["1"]["codes"][0]["row"]["code"] == "550-5.1.1"
+
+
+@slow
+def test_the_chat_answers_follow_ups_drafts_and_handoffs_from_the_conversation(ui):
+    history, _, _, _, answers = last(ui.respond("What does 552-5.2.2 mean?", [], {}))
+    history, cards, _, _, answers = last(ui.respond("ok so what now?", history, answers))
+    assert answers["3"]["intent"] == "follow_up" and answers["3"]["codes"][0]["from_history"] is True
+    assert "The recipient’s mailbox is full and cannot receive new messages." in history[-1]["content"]
+    history, _, _, _, answers = last(ui.respond("can you write something I can text the customer about this?",
+                                                history, answers))
+    assert answers["5"]["intent"] == "draft" and "```text" in history[-1]["content"]
+    history, _, _, _, answers = last(ui.respond("still failing after all those steps", history, answers))
+    h = answers["7"]["handoff"]
+    assert answers["7"]["intent"] == "handoff" and "```text" in history[-1]["content"]
+    assert [f["value"] for f in h["fields"]].count(None) == 3  # only the code is in this conversation
+    history, _, _, _, answers = last(ui.respond("how do I create a macro?", history, answers))
+    assert answers["9"]["codes"] == []  # a new topic carries nothing
 
 
 @slow

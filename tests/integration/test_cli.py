@@ -150,6 +150,28 @@ def test_ask_json_and_batch(indexed_settings):
     assert out[4]["sources"][0]["section"] == "Email address is on a bounce list"
 
 
+def test_batch_lines_carry_history(indexed_settings):
+    env = index_env(indexed_settings)
+    history = [{"role": "user", "content": "What does 552-5.2.2 mean?"}, {"role": "assistant", "content": "…"}]
+    lines = [
+        json.dumps({"question": "ok so what now?", "history": history}),
+        json.dumps({"question": "compose a text for the customer", "history": history}),
+        json.dumps({"question": "where do I send that request?", "history": history}),
+        json.dumps({"question": "ok so what now?", "history": [{"role": "bot", "content": "x"}]}),
+    ]
+    r = run(["ask", "--json", "--batch", "-"], env, stdin="\n".join(lines) + "\n")
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 2 and len(out) == 4
+    assert out[0]["intent"] == "follow_up" and out[0]["codes"][0]["from_history"] is True
+    assert out[0]["codes"][0]["row"]["code"] == "552-5.2.2"
+    assert out[1]["intent"] == "draft" and out[1]["draft"]["reason"] == "mailbox_full"
+    assert out[2]["intent"] == "handoff" and out[2]["handoff"]["mailto"] is None
+    assert out[3]["line"] == 4 and "role" in out[3]["error"]
+    r = run(["ask", "--json", "--batch", "-"], {**env, "BOUNCEBOT_SUPPORT_EMAIL": "help@sparrowdesk.example"},
+            stdin=lines[2] + "\n")
+    assert json.loads(r.stdout)["handoff"]["mailto"].startswith("mailto:help@sparrowdesk.example?")
+
+
 def test_batch_needs_json():
     r = run(["ask", "--batch", "-"], stdin="{}\n")
     assert r.returncode == 2 and "--json" in r.stderr

@@ -174,6 +174,10 @@ def test_panel_labels_are_the_wording_files(http):
     for key in ("not_in_table", "dont_know", "other_article", "passages_intro", "support_intro"):
         assert labels[key] == plain(wording[key]), key
     assert labels["support_intro"] == "For anything the article does not cover, its section {section} says:"
+    # the conversation's drafts and hand-offs: their own blocks, without their Markdown
+    for block in ("draft", "handoff"):
+        assert labels[block] == {k: plain(v) for k, v in wording[block].items()}, block
+    assert labels["handoff"]["mailto"] == "Email this request to {to}"
     # the widget's own texts: wording.yaml's widget: block (its loader: part goes to widget.js only)
     own = {k: v for k, v in wording["widget"].items() if k != "loader"}
     assert labels["widget"] == own and own["greeting"] and own["new_chat"]
@@ -195,7 +199,20 @@ def test_panel_js_has_no_wording_of_its_own():
     assert not [w for w in literals if re.search(r"\b(the|a|an|you|your|to|of|is|in)\b", w) and " " in w.strip()]
     bare = re.sub(string, '""', code)
     assert "rows" not in bare and "rowByText" not in bare  # no source is recognised by its text, no table sent
-    assert not re.search(r"\.answer\b", bare)  # nor the answer's Markdown read back
+    # The answer's Markdown is read in one function only (small talk has nothing else to show; the
+    # conversation sent back carries it), and that function is used for nothing else.
+    reader = re.search(r"function markdownOf\(a\) \{[^\n]*\}", bare)
+    assert reader and re.search(r"\.answer\b", reader.group(0))
+    assert not re.search(r"\.answer\b", bare.replace(reader.group(0), ""))
+    uses = re.findall(r"markdownOf\(([^)]*)\)", bare)
+    assert sorted(uses) == ["a", "a", "turns[i].a"]  # its definition, small talk, the history
+
+
+def test_panel_js_sends_the_conversation_with_each_question():
+    js = (ROOT / "app/web/static/panel.js").read_text(encoding="utf-8")
+    assert "JSON.stringify({ question: q, history: history() })" in js
+    assert re.search(r"HISTORY_TURNS = 20\b", js)  # the newest 20 turns
+    assert 'role: "user"' in js and 'role: "assistant"' in js
 
 
 def test_labels_follow_an_edited_wording_file(services, monkeypatch):
@@ -282,6 +299,21 @@ def test_widget_ask_returns_the_contract(http, answerer):
 
     assert Answer.model_validate(r.json()).to_dict() == r.json()  # the typed contract, nothing more or less
     assert r.json() == answerer.ask("What does 550 5.1.1 mean?").to_dict()  # the same JSON as /api/ask
+
+
+def test_widget_ask_reads_the_conversation_it_is_sent(http, answerer):
+    from app.answering.contract import Turn
+
+    history = [{"role": "user", "content": "What does 550 5.1.1 mean?"},
+               {"role": "assistant", "content": "**550-5.1.1**: permanent failure, from the table"}]
+    question = "what should I do about it?"
+    r = http.post("/widget/api/ask", json={"question": question, "history": history},
+                  headers={"X-Forwarded-For": "198.51.100.9"})
+    assert r.status_code == 200
+    assert r.json() == answerer.ask(question, [Turn(**t) for t in history]).to_dict()  # as /api/ask reads it
+    bad = http.post("/widget/api/ask", json={"question": question, "history": [{"role": "system", "content": "x"}]},
+                    headers={"X-Forwarded-For": "198.51.100.9"})
+    assert bad.status_code == 422 and "error" in bad.json()
 
 
 def test_widget_ask_is_documented_in_openapi(http):

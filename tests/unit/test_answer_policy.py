@@ -250,7 +250,7 @@ def test_below_the_floor_the_answer_carries_the_support_section(services):
     assert d["other_article"] is None
 
 
-@pytest.mark.parametrize("question", ["What's the weather in Paris?", "hi, how are you today?",
+@pytest.mark.parametrize("question", ["What's the weather in Paris?", "Who won the football match yesterday?",
                                       "How much does SparrowDesk cost per seat?"])
 def test_a_question_the_article_has_nothing_on_is_not_answered(services, question):
     d = ask(services, question)
@@ -314,7 +314,7 @@ def test_without_search_the_notice_is_in_the_contract(services):
     assert PROBLEM in d["notices"][0]["text"]
 
 
-@pytest.mark.parametrize("question", ["How do I get an address off the bounce list?", "hi there"])
+@pytest.mark.parametrize("question", ["How do I get an address off the bounce list?", "hey how is your day going"])
 def test_without_search_a_question_nothing_else_answers_raises(services, question):
     s, _ = on(services, SearchUnavailable(PROBLEM))
     with pytest.raises(SearchUnavailable) as e:

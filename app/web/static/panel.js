@@ -163,7 +163,9 @@
     var badges = [["badge sev sev-" + c.severity, severity(c.severity)],
       exact ? ["badge intable", t("labels.in_table")] : ["badge notintable", t("labels.not_in_table")]];
     if (exact && c.row.code !== c.code) badges.push(["via", fmt("labels.table_row", { row_code: c.row.code })]);
-    var card = cardHead(el("section", "card " + (exact ? "exact" : "none")), c.code, badges);
+    if (c.from_history === true) badges.push(["badge from-history", t("widget.from_history")]);
+    var card = cardHead(el("section", "card " + (exact ? "exact" : "none") + (c.from_history === true ? " carried" : "")),
+      c.code, badges);
     if (exact) {
       tableWords(card, c.row);
       return card;
@@ -221,9 +223,116 @@
     parent.appendChild(box);
   }
 
+  // A Copy button for ``text``: the clipboard when the browser allows it, else the text selected to copy by hand.
+  function copyButton(text, what) {
+    var b = el("button", "copy", t("widget.copy"));
+    b.type = "button";
+    b.setAttribute("aria-label", fmt("widget.copy_what", { what: what }));
+    var status = el("span", "copy-status");
+    status.setAttribute("role", "status");
+    function done(ok) {
+      status.textContent = ok ? t("widget.copied") : t("widget.copy_failed");
+      setTimeout(function () { status.textContent = ""; }, 4000);
+    }
+    function byHand() {
+      var area = el("textarea", "copy-area");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.setAttribute("aria-hidden", "true");
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      area.remove();
+      done(ok);
+    }
+    b.addEventListener("click", function () {
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () { done(true); }, byHand);
+      } else byHand();
+    });
+    var bar = el("div", "copy-bar");
+    bar.appendChild(b);
+    bar.appendChild(status);
+    return bar;
+  }
+
+  // A message for the customer: Bouncebot's words, not the article's, in a box that says so.
+  function draftBox(d) {
+    var box = el("section", "draft");
+    var label = (typeof d.label === "string" && d.label) || t("draft.label");
+    box.setAttribute("aria-label", label);
+    box.appendChild(el("p", "draft-label", label));
+    var channel = t(d.channel === "email" ? "draft.channel_email" : "draft.channel_message");
+    if (channel) box.appendChild(el("p", "draft-channel", channel));
+    box.appendChild(el("p", "draft-text", d.text));
+    box.appendChild(copyButton(String(d.text || ""), label));
+    return box;
+  }
+
+  // A support request prefilled from the conversation: each field the article asks for, those missing
+  // marked for the visitor to add; Copy always, a mailto: link only when the server has the address.
+  function handoffBox(h) {
+    var box = el("section", "handoff");
+    var label = t("handoff.request");
+    box.setAttribute("aria-label", label);
+    box.appendChild(el("p", "handoff-label", label));
+    if (h.subject) box.appendChild(el("p", "handoff-subject", h.subject));
+    var list = el("ul", "handoff-fields");
+    (h.fields || []).forEach(function (f) {
+      var missing = f.value === null || f.value === undefined || f.value === "";
+      var li = el("li", missing ? "field missing" : "field");
+      li.appendChild(el("span", "field-name", f.name));
+      li.appendChild(document.createTextNode(": "));
+      li.appendChild(missing ? el("span", "field-add", fmt("handoff.add", { name: f.name }))
+        : el("span", "field-value", f.value));
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    var text = el("details", "handoff-text");
+    text.appendChild(el("summary", null, t("widget.request_text")));
+    text.appendChild(el("p", null, h.text));
+    box.appendChild(text);
+    box.appendChild(copyButton(String(h.text || ""), label));
+    var href = h.mailto && /^mailto:/i.test(String(h.mailto)) ? safeHref(h.mailto) : null;
+    if (href) {
+      var a = link(fmt("handoff.mailto", { to: h.to || "", mailto: "" }), href);
+      a.className = "mailto";
+      box.appendChild(el("p", "handoff-mailto")).appendChild(a);
+    } else if (t("handoff.no_address")) {
+      box.appendChild(el("p", "handoff-no-address", t("handoff.no_address")));
+    }
+    return box;
+  }
+
+  // The answer's Markdown, read in two places only: small talk (it has no other field) and the
+  // conversation sent back with the next question.
+  function markdownOf(a) { return a && typeof a.answer === "string" ? a.answer : ""; }
+
+  // A cited passage: what answers the question (``focused``, when the answer has it) with the whole
+  // passage one click away; else the passage itself.
+  function passage(s) {
+    var focused = typeof s.focused === "string" && s.focused.trim() && s.focused !== s.text ? s.focused : null;
+    if (!focused) return markdown(el("blockquote", "passage"), s.text);
+    var q = markdown(el("blockquote", "passage focused"), focused);
+    var more = el("details", "whole");
+    more.appendChild(el("summary", null, t("widget.whole_passage")));
+    markdown(more, s.text);
+    q.appendChild(more);
+    return q;
+  }
+
   function renderAnswer(a) {
+    if (a.intent === "small_talk") { // a plain bubble: no codes, no sources
+      var talk = el("article", "msg bot small-talk");
+      talk.setAttribute("aria-label", t("widget.answer"));
+      markdown(talk, markdownOf(a));
+      return talk;
+    }
     var bubble = el("article", "msg bot");
     bubble.setAttribute("aria-label", t("widget.answer"));
+    if (a.draft && typeof a.draft === "object") bubble.appendChild(draftBox(a.draft));
+    if (a.handoff && typeof a.handoff === "object") bubble.appendChild(handoffBox(a.handoff));
     var codes = a.codes || [], sources = a.sources || [];
     var exactRows = {};
     codes.forEach(function (c) {
@@ -244,7 +353,7 @@
       bubble.appendChild(codes.length ? el("p", "intro", t("passages_intro_after_codes"))
         : fill(el("p", "intro"), "passages_intro", { article: el("em", null, passages[0].article || article) }));
       passages.forEach(function (s) {
-        bubble.appendChild(isRow(s) ? rowPassage(s) : markdown(el("blockquote", "passage"), s.text));
+        bubble.appendChild(isRow(s) ? rowPassage(s) : passage(s));
         cite(bubble, [s]);
       });
     }
@@ -307,6 +416,20 @@
 
   var turns = load();
 
+  // The conversation shown, oldest first, as the API takes it: each question, and each answer's Markdown
+  // (what the agents' chat shows too). The newest HISTORY_TURNS turns, within HISTORY_BYTES of text.
+  var HISTORY_TURNS = 20, HISTORY_BYTES = 512 * 1024;
+  function history() {
+    var out = [], bytes = 0;
+    for (var i = turns.length - 1; i >= 0 && out.length + 2 <= HISTORY_TURNS; i--) {
+      var q = String(turns[i].q || ""), a = markdownOf(turns[i].a);
+      bytes += new Blob([q, a]).size;
+      if (bytes > HISTORY_BYTES) break; // whole exchanges only, newest first
+      out.unshift({ role: "user", content: q }, { role: "assistant", content: a });
+    }
+    return out;
+  }
+
   function showError(text) {
     errorBox.textContent = text;
     errorBox.hidden = false;
@@ -339,7 +462,7 @@
     reveal(user);
     fetch("widget/api/ask", {
       method: "POST", headers: { "Content-Type": "application/json" }, credentials: "omit", cache: "no-store",
-      body: JSON.stringify({ question: q })
+      body: JSON.stringify({ question: q, history: history() })
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) { return { r: r, body: body }; });
     }).then(function (res) {

@@ -179,6 +179,7 @@
       title: text("frame_title", title), src: frameSrc(),
       // No top navigation, no plugins: the panel can only run its own page and open links in new tabs.
       sandbox: "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox",
+      allow: "clipboard-write", // the panel's Copy buttons (a draft, a support request)
       referrerpolicy: "strict-origin-when-cross-origin"
     });
     frame.addEventListener("load", function () {

@@ -479,3 +479,181 @@ def test_demo_page_with_the_widget_open(bot, browser, viewport, name):
         shoot(page, name)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------- the conversation (issue 11)
+
+WHERE = {"article": "Common Email Delivery Errors", "section": "Common delivery errors",
+         "url": "https://help.example.com/a#common-delivery-errors"}
+ROW_550 = {"code": "550-5.1.1", "meaning": MEANING_550_511, "action": ACTION_550_511,
+           "section": WHERE["section"], "url": WHERE["url"]}
+
+
+def made_up(question: str, markdown: str, **fields) -> dict:
+    """An answer made up to the contract (validated by it), as the server would send it."""
+    from app.answering.contract import Answer
+
+    return Answer.model_validate({"question": question, "answer": markdown, "answered": True, **fields}).to_dict()
+
+
+def serve_answers(page: Page, make) -> list[dict]:
+    """Answer every POST /widget/api/ask with ``make(n, body)``; returns the request bodies, in order."""
+    bodies: list[dict] = []
+
+    def handle(route):
+        body = json.loads(route.request.post_data or "{}")
+        bodies.append(body)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(make(len(bodies), body)))
+
+    page.context.route("**/widget/api/ask", handle)
+    return bodies
+
+
+def test_the_panel_sends_the_conversation_it_shows(host, page: Page):
+    bodies = serve_answers(page, lambda n, body: made_up(body["question"], f"**Answer {n}** to {body['question']}"))
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    for n in range(1, 4):
+        ask(page, f"question {n}")
+    assert [b["question"] for b in bodies] == ["question 1", "question 2", "question 3"]
+    assert bodies[0]["history"] == []  # nothing shown before the first question
+    assert bodies[2]["history"] == [  # oldest first; an answer as its Markdown text
+        {"role": "user", "content": "question 1"}, {"role": "assistant", "content": "**Answer 1** to question 1"},
+        {"role": "user", "content": "question 2"}, {"role": "assistant", "content": "**Answer 2** to question 2"}]
+
+    page.reload()  # the conversation kept for the session is the one sent
+    launcher(page).click()
+    expect(panel(page).locator("article.msg.bot")).to_have_count(3)
+    ask(page, "question 4")
+    assert [t["content"] for t in bodies[3]["history"] if t["role"] == "user"] == [
+        "question 1", "question 2", "question 3"]
+
+    for n in range(5, 13):  # 12 questions in all: only the newest 20 turns go with the 12th
+        ask(page, f"question {n}")
+    history = bodies[11]["history"]
+    assert len(history) == 20 and [t["role"] for t in history] == ["user", "assistant"] * 10
+    assert history[0] == {"role": "user", "content": "question 2"}
+    assert history[-1] == {"role": "assistant", "content": "**Answer 11** to question 11"}
+
+    panel(page).get_by_role("button", name="New chat").click()  # a new chat sends no history
+    ask(page, "question 13")
+    assert bodies[12]["history"] == []
+
+
+def test_drafts_hand_offs_carried_codes_and_small_talk_come_from_the_contract(host, page: Page, console, bot):
+    from app._data import data_file
+
+    wording = data_file("app.answering", "wording.yaml")
+    draft_text = f"Hi Ana, our email to you bounced: your mailbox is full. {XSS}\nCould you clear some space?"
+    request = "Hello SparrowDesk support,\n\nThe conversation link: https://x.example/c/1\nThe time the message was sent: [add]"
+    fields = [{"name": "The conversation link", "value": "https://x.example/c/1"},
+              {"name": "The customer email address", "value": "ana@example.com"},
+              {"name": "The error code or failure message", "value": "552-5.2.2"},
+              {"name": "The time the message was sent", "value": None}]
+    carried = {"text": "5.1.1", "code": "5.1.1", "match": "exact", "severity": "permanent", "row": ROW_550,
+               "explanation": None, "related": [], "reason": "user_unknown", "from_history": True}
+    answers = [
+        made_up("hello", "Hi! I'm **Bouncebot**.", intent="small_talk"),
+        made_up("write her a text", "**Markdown the panel must not read**", intent="draft", codes=[carried],
+                draft={"label": "Draft for the customer — not the article's words", "channel": "message",
+                       "text": draft_text, "reason": "mailbox_full", "codes": ["552-5.2.2"]}),
+        made_up("escalate it", "**Markdown**", intent="handoff",
+                handoff={"to": "help@example.com", "subject": "Email delivery failure: 552-5.2.2",
+                         "mailto": "mailto:help@example.com?subject=Email%20delivery%20failure",
+                         "fields": fields, "text": request}),
+        made_up("escalate it again", "**Markdown**", intent="handoff",
+                handoff={"to": None, "mailto": None, "subject": "Email delivery failure", "fields": fields,
+                         "text": request}),
+    ]
+    serve_answers(page, lambda n, body: answers[n - 1])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=bot.url)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=host.url)
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+
+    talk = ask(page, "hello")
+    expect(talk).to_have_class(re.compile(r"\bsmall-talk\b"))  # a plain bubble
+    expect(talk).to_have_text("Hi! I'm Bouncebot.")
+    expect(talk.locator(".card, .cite, .intro, .draft, .handoff")).to_have_count(0)
+
+    drafted = ask(page, "write her a text")
+    expect(drafted).not_to_contain_text("Markdown the panel must not read")
+    box = drafted.locator("section.draft")
+    expect(box.locator(".draft-label")).to_have_text("Draft for the customer — not the article's words")  # its label
+    expect(box.locator(".draft-channel")).to_have_text(wording["draft"]["channel_message"])
+    expect(box.locator(".draft-text")).to_have_text(draft_text)  # as text: the <img> is not an element
+    card = drafted.locator('.card.exact.carried[data-code="5.1.1"]')  # a code from the earlier conversation
+    expect(card.locator(".badge.from-history")).to_have_text("from earlier in the conversation")
+    expect(card.locator(".meaning")).to_have_text(MEANING_550_511)
+    box.get_by_role("button", name=re.compile(r"^Copy: Draft for the customer")).click()
+    expect(box.locator(".copy-status")).to_have_text("Copied.")
+    assert page.evaluate("() => navigator.clipboard.readText()") == draft_text
+
+    handed = ask(page, "escalate it")
+    box = handed.locator("section.handoff")
+    expect(box.locator(".handoff-label")).to_have_text(wording["handoff"]["request"])
+    expect(box.locator(".handoff-subject")).to_have_text("Email delivery failure: 552-5.2.2")
+    expect(box.locator("li.field")).to_have_count(4)
+    expect(box.locator("li.field:not(.missing)").first).to_have_text("The conversation link: https://x.example/c/1")
+    missing = box.locator("li.field.missing")  # marked for the visitor to add
+    expect(missing).to_have_count(1)
+    expect(missing).to_have_text("The time the message was sent: [add: The time the message was sent]")
+    mail = box.get_by_role("link", name="Email this request to help@example.com")
+    expect(mail).to_have_attribute("href", "mailto:help@example.com?subject=Email%20delivery%20failure")
+    box.get_by_role("button", name=re.compile(r"^Copy: A support request")).click()
+    expect(box.locator(".copy-status")).to_have_text("Copied.")
+    assert page.evaluate("() => navigator.clipboard.readText()") == request
+    box.locator(".handoff-text summary").click()
+    expect(box.locator(".handoff-text p")).to_have_text(request)
+
+    unaddressed = ask(page, "escalate it again").locator("section.handoff")
+    expect(unaddressed.locator("a")).to_have_count(0)  # no mailto: link without an address
+    expect(unaddressed.locator(".handoff-no-address")).to_contain_text("did not survive the help centre's export")
+    expect(unaddressed.get_by_role("button", name=re.compile(r"^Copy"))).to_be_visible()
+    expect(panel(page).locator("img")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert console["dialogs"] == []
+    assert not [m for m in console["messages"] if "Content Security Policy" in m]
+
+
+def test_a_focused_quote_keeps_the_whole_passage_one_click_away(host, page: Page):
+    """A source with ``focused`` (what the answer quotes) shows it first, the whole passage under
+    "Show the whole passage". (A raw answer: the contract gets the field when the answerer is wired.)"""
+    whole = ("If you see a message failed error inside the Inbox, first try sending the message again.\n\n"
+             "If the error continues:\n\n1. Check whether the contact email address is correct.\n"
+             "2. Confirm that the conversation is still active.\n\nIf the issue still isn’t resolved, "
+             "contact SparrowDesk support.")
+    focused = whole.rsplit("\n\n", 1)[0]
+    body = {"question": "q", "answer": "", "answered": True, "codes": [], "recipients": [], "notices": [],
+            "sources": [{"kind": "section", **WHERE, "section": "Troubleshooting message delivery failures",
+                         "text": whole, "focused": focused, "score": 0.8},
+                        {"kind": "section", **WHERE, "section": "Need more help?", "text": "Plain passage.",
+                         "score": 0.7}]}
+    serve_answers(page, lambda n, b: body)
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    answer = ask(page, "a reply I sent didn't go through, what are my options?")
+    quote = answer.locator("blockquote.passage.focused")
+    expect(quote.locator(":scope > ol > li")).to_have_count(2)  # the steps
+    expect(quote.locator(":scope > p")).not_to_contain_text(["If the issue still"])
+    more = quote.locator("details.whole")
+    expect(more.locator("summary")).to_have_text("Show the whole passage")
+    expect(more.locator("p").last).not_to_be_visible()
+    more.locator("summary").click()
+    expect(more.locator("p").last).to_have_text("If the issue still isn’t resolved, contact SparrowDesk support.")
+    expect(answer.locator("blockquote.passage:not(.focused)")).to_have_text("Plain passage.")
+
+
+def test_a_follow_up_in_the_panel_is_read_against_the_conversation(host, page: Page):
+    """End to end with the real bot: the second message only makes sense with the first one."""
+    page.goto(f"{host.url}/")
+    launcher(page).click()
+    ask(page, "What does 552-5.2.2 mean?")
+    drafted = ask(page, "Write a text asking the customer for a different address")
+    box = drafted.locator("section.draft")
+    expect(box.locator(".draft-text")).not_to_be_empty()
+    expect(box.get_by_role("button", name=re.compile(r"^Copy: "))).to_be_visible()
+    expect(drafted.locator('.card.carried[data-code="552-5.2.2"] .badge.from-history')).to_be_visible()
+    handed = ask(page, "escalate this to sparrowdesk support")
+    expect(handed.locator("section.handoff li.field").first).to_be_visible()
+    expect(handed.locator("section.handoff li.field.missing").first).to_be_visible()  # the link, the time...

@@ -1,0 +1,334 @@
+"""Read a message against the conversation before it: no model, no search.
+
+``Conversation.read(question, turns)`` says what the message is (``intent``:
+``question``, ``follow_up``, ``small_talk``, ``draft``, ``handoff``) and what
+it is about: its own codes, the codes of an earlier user turn (carried, marked
+``from_history``), or the article section the last answers were about (and
+the next step of its list). The rules are general and their words are data
+(``data/conversation.yaml``, ``data/smalltalk.yaml``):
+
+- a message made only of greetings, thanks or "what can you do" is small talk;
+- asking for a text for the customer is a draft; asking for support, or saying
+  the steps did not help, is a hand-off (alone only with the plainest words);
+- with an earlier turn, a message that points back (it, that, the code, the
+  second code), continues (and..., so..., what about...), asks what next, or
+  has no words of its own, is a follow-up: about the earlier turn's codes, or
+  its section. A message with words of its own ("how do I create a macro?")
+  starts a new topic and carries nothing;
+- a bare enhanced code after an earlier code ("and 4.7.28?") takes the earlier
+  reply code when that makes a row of the table exactly.
+
+Earlier user turns are looked up again (``CodeTable.analyse``, cached), so
+every door (API, CLI, chat, widget) behaves the same from plain texts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from app._data import data_file
+from app.answering.contract import Code, Turn
+from app.codes.table import CodeTable
+from app.knowledge.articles import Article, Section
+
+CUES = data_file("app.answering", "conversation.yaml")
+SMALL_TALK = data_file("app.answering", "smalltalk.yaml")
+_WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:'[^\W_]+)?")
+_URL = re.compile(r"https?://[^\s<>()\"'\]]+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_TIMES = [re.compile(p, re.I) for p in CUES["times"]]
+_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+(.*\S)\s*$")
+_STEP = re.compile(r"\d+")
+Intent = str
+
+
+def _padded(text: str) -> str:
+    """Lower-case words joined by single spaces, with a space either side (phrases match on word boundaries)."""
+    return " " + " ".join(_WORD.findall(text.lower().replace("’", "'"))) + " "
+
+
+def _has(padded: str, phrases) -> bool:
+    return any(f" {p} " in padded for p in phrases)
+
+
+def _strip(padded: str, phrases) -> str:
+    for p in sorted(phrases, key=len, reverse=True):
+        while f" {p} " in padded:
+            padded = padded.replace(f" {p} ", " ")
+    return padded
+
+
+_CUE_WORDS = frozenset(p for key in ("refer_back", "continue_start", "next_step") for p in CUES[key] if " " not in p)
+_STOP = frozenset(CUES["stop_words"]) | _CUE_WORDS | frozenset(CUES["ordinals"])
+
+
+@dataclass
+class Topic:
+    """What the conversation was about when it had no code: an article section (and the next
+    step of its list, 1-based), or, when no section can be told, the earlier question itself."""
+
+    article: Article | None = None
+    section: Section | None = None
+    step: int | None = None  # the step to give; None: the section as a whole
+    steps: list[str] = field(default_factory=list)  # its list's items, verbatim
+    exhausted: bool = False  # every step was given already: what follows the list comes next
+    query: str | None = None  # no section known: the earlier question, searched with the follow-up
+
+    @property
+    def url(self) -> str:
+        return self.article.section_url(self.section)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.section.blocks)
+
+
+@dataclass
+class Reading:
+    intent: Intent = "question"
+    codes: list[Code] | None = None  # None: the message's own look-up stands as it is
+    topic: Topic | None = None
+    small_talk: str | None = None  # greeting, thanks or help
+    address_request: bool = False  # a draft asking for another address
+    channel: str = "message"
+    facts: dict = field(default_factory=dict)  # for a hand-off: link, email, code, time found in the conversation
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ure", "ures"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+class Conversation:
+    def __init__(self, table: CodeTable, articles: list[Article] | None = None, step_pattern: str | None = None):
+        self.table = table
+        self.articles = list(articles or [])
+        self._step = re.compile(step_pattern) if step_pattern else None
+        self._analyse = lru_cache(maxsize=512)(table.analyse)  # earlier turns come back on every message
+        text = " ".join(b.text for a in self.articles for s in a.sections for b in s.blocks)
+        text += " " + " ".join(s.heading for a in self.articles for s in a.sections)
+        self._vocabulary = {_stem(w) for w in _padded(text).split()}
+        support = self._support_heading()
+        self._sections = []  # (article, section, heading words, sentences) of the sections a topic can be
+        for a in self.articles:
+            for sec in a.sections:
+                if any(b.kind == "error-table" for b in sec.blocks) or sec.heading == support:
+                    continue
+                heading = {_stem(w) for w in _padded(sec.heading).split() if w not in _STOP}
+                body = "\n".join(b.text for b in sec.blocks)
+                sentences = [x.strip() for x in re.split(r"(?<=[.!?:])\s+|\n+", body)]
+                sentences = [(_LIST_ITEM.match(x).group(1) if _LIST_ITEM.match(x) else x) for x in sentences]
+                self._sections.append((a, sec, heading, [x for x in sentences if len(x) >= 20]))
+
+    # ------------------------------------------------------------ the rules
+
+    def read(self, question: str, turns: list[Turn]) -> Reading:
+        padded = _padded(question)
+        own = self._analyse(question)
+        if not own.matches and self._small_talk(padded):
+            return Reading("small_talk", small_talk=self._small_talk(padded))
+        context = self._context(turns, padded)
+        if _has(padded, CUES["draft"]):
+            codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
+            return Reading("draft", codes=codes, topic=context if isinstance(context, Topic) else None,
+                           address_request=_has(padded, CUES["draft_address"]),
+                           channel="email" if _has(padded, CUES["draft_email"]) else "message")
+        if _has(padded, CUES["handoff_alone"]) or (turns and _has(padded, CUES["handoff"])):
+            return self._handoff(question, turns, own, context)
+        if not turns or context is None:
+            return Reading()
+        cue = (_has(padded, CUES["refer_back"]) or _has(padded, CUES["next_step"]) or _has(padded, CUES["not_helped"])
+               or any(padded.startswith(f" {p} ") for p in CUES["continue_start"]) or self._ordinal(padded) is not None)
+        if own.matches:  # its own codes: answered about them, a bare one completed by the earlier reply code
+            if isinstance(context, list) and cue:
+                completed = self._complete(own.matches, context)
+                if completed is not None:
+                    return Reading("follow_up", codes=completed)
+            return Reading()
+        if self._new_topic(padded, cue):
+            return Reading()  # words of its own: a new topic, nothing carried
+        if isinstance(context, list):
+            if _has(padded, CUES["not_helped"]):
+                return self._handoff(question, turns, own, context)
+            return Reading("follow_up", codes=context)
+        if context.section is not None and (context.exhausted or (not context.steps and _has(padded, CUES["not_helped"]))):
+            if self._ends_in_support(context):
+                return self._handoff(question, turns, own, context)
+        return Reading("follow_up", topic=context)
+
+    def _own_words(self, padded: str) -> list[str]:
+        return [w for w in padded.split() if w not in _STOP and not _STEP.fullmatch(w.replace(".", ""))]
+
+    def _new_topic(self, padded: str, cue: bool) -> bool:
+        words = self._own_words(padded)
+        if len(words) > CUES["max_new_words"] + (2 if cue else 0):
+            return True
+        unknown = [w for w in words if _stem(w) not in self._vocabulary
+                   and _stem(w.removeprefix("re")) not in self._vocabulary]
+        if not cue and len(unknown) >= CUES["max_unknown_words"]:
+            return True  # words the article never uses: not about the article's earlier topic
+        return self._names_section(words) is not None
+
+    def _names_section(self, words: list[str]):
+        stems = {_stem(w) for w in words}
+        for a, sec, heading, _ in self._sections:
+            if len(heading & stems) >= 2:
+                return a, sec
+        return None
+    def _small_talk(self, padded: str) -> str | None:
+        if not padded.strip():
+            return None
+        kinds = [k for k in ("help", "thanks", "greeting") if _has(padded, SMALL_TALK[k])]
+        rest = _strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
+        return kinds[0] if kinds and not rest.strip() else None
+
+    def chit_chat(self, question: str) -> str | None:
+        """Small talk said with other words ("hey, how's your week going"): a greeting, thanks or
+        help phrase in a short message. Asked only when the article has no answer for it."""
+        padded = _padded(question)
+        kinds = [k for k in ("help", "thanks", "greeting") if _has(padded, SMALL_TALK[k])]
+        rest = _strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
+        return kinds[0] if kinds and len(self._own_words(rest)) <= SMALL_TALK["max_other_words"] else None
+
+    def _ordinal(self, padded: str) -> int | str | None:
+        for word, index in CUES["ordinals"].items():
+            if f" {word} " in padded:
+                return index
+        return None
+
+    def _complete(self, matches, earlier: list[Code]) -> list[Code] | None:
+        """'and 4.7.28?' after '421 ...': the bare enhanced codes with the earlier reply code, when
+        that is a row exactly; None when no code of the message needs it."""
+        replies = [c.code.split("-")[0] for c in earlier if c.code[:3].isdigit() and len(c.code) >= 3]
+        out, changed = [], False
+        for m in matches:
+            code = Code.of(m)
+            f = m.found
+            if f.reply is None and f.enhanced:
+                for reply in replies:
+                    if reply[0] == f.enhanced[0]:
+                        tried = self.table.analyse(f"{reply} {f.enhanced}").matches
+                        if tried and tried[0].exact and (not m.exact or tried[0].row.code != m.row.code):
+                            code, changed = Code.of(tried[0]).model_copy(update={"text": f.text}), True
+                            break
+            out.append(code)
+        return out if changed else None
+
+    # ----------------------------------------------------- the conversation
+
+    def _context(self, turns: list[Turn], padded: str = " ") -> list[Code] | Topic | None:
+        """What the conversation was last about: the codes of the newest user turn that had
+        some, the section the newest assistant turn quoted (the error table aside), or the
+        newest user turn of its own. The message's ordinal ("the second code", "the other
+        one"), or a later turn's, picks among the codes."""
+        ordinal = self._ordinal(padded)
+        talked: list[str] = []  # codes of newer turns, for "the other one"
+        said = None  # the newest user turn of its own that asked nothing: the topic when no code is older
+        for i in range(len(turns) - 1, -1, -1):
+            t = turns[i]
+            if t.role == "user":
+                matches = self._analyse(t.content).matches
+                if matches:
+                    codes = [Code.of(m).model_copy(update={"from_history": True}) for m in matches]
+                    if ordinal == "other":
+                        if not talked:
+                            talked = [c.code for c in codes] + [c.row.code for c in codes if c.row]
+                            continue
+                        codes = [c for c in codes if c.code not in talked and (c.row is None or c.row.code not in talked)] or codes
+                    elif isinstance(ordinal, int) and -len(codes) <= ordinal < len(codes):
+                        codes = [codes[ordinal]]
+                    return codes
+                own = _padded(t.content)
+                if _has(own, CUES["draft"]) or _has(own, CUES["handoff"]) or self._small_talk(own):
+                    continue  # a draft, a hand-off or small talk: the topic before it goes on
+                named = self._names_section(self._own_words(own))
+                if named:
+                    return Topic(*named)
+                asks = t.content.rstrip().endswith("?") or any(own.startswith(f" {w} ") for w in CUES["question_start"])
+                if asks and self._own_words(own):
+                    return Topic(query=t.content)  # a question of its own: the topic to search again
+                if said is None and len(self._own_words(own)) > CUES["max_new_words"]:
+                    said = Topic(query=t.content)
+                if ordinal is None:
+                    ordinal = self._ordinal(own)
+            else:
+                topic = self._topic(t.content)
+                if topic is not None:
+                    return topic
+        return said
+
+    def _topic(self, answer: str) -> Topic | None:
+        """The section an earlier answer quoted: by its link, or by its words."""
+        for a, s, _, sentences in self._sections:
+            url = a.section_url(s)
+            if (url != a.url and f"({url})" in answer) or any(x in answer for x in sentences):
+                steps = [m.group(1) for b in s.blocks if b.kind == "list" and b.text.lstrip()[:1].isdigit()
+                         for m in map(_LIST_ITEM.match, b.text.splitlines()) if m]
+                topic = Topic(a, s, steps=steps)
+                if steps:
+                    heading = self._step.search(answer) if self._step else None
+                    shown = [k + 1 for k, item in enumerate(steps) if item in answer]
+                    if heading:
+                        topic.step = int(heading.group(1)) + 1
+                    elif shown and len(shown) < len(steps):
+                        topic.step = max(shown) + 1
+                    elif shown:
+                        topic.step = len(steps) + 1
+                    topic.exhausted = topic.step is not None and topic.step > len(steps)
+                return topic
+        return None
+
+    def _support_heading(self) -> str | None:
+        for a in self.articles:
+            for s in reversed(a.sections):
+                if any(w in s.heading.lower() for w in ("help", "support", "contact")):
+                    return s.heading
+        return None
+
+    def _ends_in_support(self, topic: Topic) -> bool:
+        return _has(_padded(topic.text), CUES["ends_in_support"])
+
+    def _handoff(self, question: str, turns: list[Turn], own, context) -> Reading:
+        codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
+        if not codes:  # the newest codes anywhere in the conversation
+            for t in reversed(turns):
+                if t.role == "user" and self._analyse(t.content).matches:
+                    codes = [Code.of(m).model_copy(update={"from_history": True})
+                             for m in self._analyse(t.content).matches]
+                    break
+        return Reading("handoff", codes=codes, topic=context if isinstance(context, Topic) else None,
+                       facts=self.facts([t.content for t in turns if t.role == "user"] + [question], codes))
+
+    def facts(self, texts: list[str], codes: list[Code]) -> dict:
+        """What the agent's messages hold that a support request asks for (newest first)."""
+        facts: dict = {}
+        for text in reversed(texts):
+            if "link" not in facts and (m := _URL.search(text)):
+                facts["link"] = m.group().rstrip(".,;:")
+            if "email" not in facts:
+                named = [r.recipient for r in self._analyse(text).recipients if r.recipient]
+                found = named or [e for e in _EMAIL.findall(text)
+                                  if not re.match(r"(mailer-daemon|postmaster)@", e, re.I)]
+                if found:
+                    facts["email"] = found[0]
+            if "time" not in facts:
+                for pattern in _TIMES:
+                    if (m := pattern.search(text)) and m.group().strip():
+                        facts["time"] = re.sub(r"^(?:at|around)\s+", "", m.group().strip(), flags=re.I)
+                        break
+        if codes:
+            facts["code"] = ", ".join(dict.fromkeys(c.code for c in codes))
+        return facts
+
+
+def fill(name: str, facts: dict) -> str | None:
+    """The value for one of the article's 'Need more help?' items, by the words it names."""
+    lowered = name.lower()
+    for kind, words in CUES["handoff_fill"].items():  # the first kind the item names decides
+        if any(w in lowered for w in words):
+            return facts.get(kind)
+    return None
