@@ -38,9 +38,9 @@ TOLERANCE = 0.02
 # Figures that are not "higher is better" accuracy: never held against the baseline
 # (false exact claims are held at 0 on their own).
 UNGATED = ("cases", "false_exact_claims", "latency_p50_ms", "latency_p95_ms", "answer_words_p50", "answer_words_p95")
-# The issue's targets for the project's pipeline on the test split.
-TARGETS = {"code_exact_match": 1.0, "false_exact_claims": 0, "refusal_precision": 0.95, "refusal_recall": 0.95,
-           "fact_recall": 0.90, "recall@3": 0.95}
+# The issues' targets for the project's pipeline on the test split (issue 11 raised refusal, recall@1, facts).
+TARGETS = {"code_exact_match": 1.0, "false_exact_claims": 0, "refusal_precision": 0.97, "refusal_recall": 0.97,
+           "recall@1": 0.92, "fact_recall": 0.95, "recall@3": 0.95}
 
 
 def dataset_files(name: str) -> list[Path]:

@@ -24,11 +24,13 @@ from app.knowledge.chunks import row_text
 from app.answering import contract, render, replies
 from app.answering.contract import Answer, Code, Limits, Recipient, Row, Source, Turn
 from app.answering.conversation import Conversation, Reading
+from app.answering.focus import focus_many
 from app.answering.ports import Retriever
 from app.errors import EmptyQuestion, NotText, QuestionTooLong, SearchUnavailable
 from app.codes import table as codes_table
 from app.codes.table import CodeTable
 
+SENTENCE_CACHE = 4096  # sentence vectors kept for focusing passages (the article has ~100)
 RELATED_SCORE = 0.8  # quote further passages scoring at least this share of the best one
 
 
@@ -244,7 +246,37 @@ class Answerer:
                 out.append(Source(kind="row", code=row.code, row=row, **where))
             else:
                 out.append(Source(kind="section", **where))
-        return out, None
+        return self._focused(question, out), None
+
+    def _sentence_vectors(self):
+        """The embedder's ``embed_documents`` with a cache: the article's sentences are embedded
+        once, so focusing a passage costs one embedding (the question's) after the first time."""
+        embed = getattr(getattr(self.retriever, "embedder", None), "embed_documents", None)
+        if embed is None:
+            return None
+        cache = self.__dict__.setdefault("_vector_cache", {})
+
+        def cached(texts: list[str]):
+            missing = [t for t in dict.fromkeys(texts) if t not in cache]
+            if missing:
+                if len(cache) > SENTENCE_CACHE:
+                    cache.clear()
+                cache.update(zip(missing, embed(missing)))
+            return [cache[t] for t in texts]
+
+        return cached
+
+    def _focused(self, question: str, sources: list[Source]) -> list[Source]:
+        """Section passages get the sentences that answer the question (quoted in the answer);
+        the whole passage stays in ``text``. Table rows are quoted whole, always."""
+        sections = [s for s in sources if s.kind == "section"]
+        if not sections:
+            return sources
+        embed = self._sentence_vectors()
+        for s, focused in zip(sections, focus_many(question, [s.text for s in sections], embed=embed)):
+            if focused and focused != s.text:
+                s.focused = focused
+        return sources
 
 
 def _row_sources(codes: list[Code], table: CodeTable) -> list[Source]:

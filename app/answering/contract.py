@@ -136,6 +136,8 @@ class Source(_Model):
     section: str
     url: str
     text: str = Field(description="The passage; for a row, 'code: meaning action'")
+    focused: str | None = Field(default=None, description="For a section: the sentences or list items of the "
+                                "passage that answer the question, verbatim, as the answer quotes them")
     score: float
 
 

@@ -140,7 +140,8 @@ def _untabled(c: Code) -> str:
 
 
 def _passage(s: Source) -> str:
-    quoted = s.text if s.kind == "section" or s.row is None else _table_words(s.row.code, s.row.meaning, s.row.action)
+    quoted = (s.focused or s.text) if s.kind == "section" or s.row is None else _table_words(
+        s.row.code, s.row.meaning, s.row.action)
     return quote(quoted) + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section, url=s.url)
 
 

@@ -182,8 +182,9 @@ def test_a_free_form_question_quotes_and_cites_the_article(services, question, s
     top = d["sources"][0]
     assert top["section"] == section and top["article"] == ARTICLE.title
     assert top["url"] == ARTICLE.section_url(section) and top["url"] in d["answer"]
-    for line in top["text"].splitlines():
-        assert line.strip() in d["answer"]
+    quoted = top["focused"] or top["text"]  # the sentences that answer; the whole passage stays in text
+    for line in quoted.splitlines():
+        assert line.strip() in d["answer"] and line.strip() in top["text"]
 
 
 def test_passages_close_to_the_best_are_quoted_and_weak_ones_left_out(services):
