@@ -19,7 +19,9 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
 - The code cards, the recipients and the cited sections are built from the
   answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...),
   never from its Markdown, with the labels every surface shares
-  (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``).
+  (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``);
+  a code carried from an earlier message (``codes[].from_history``) gets the
+  widget's "from earlier in the conversation" badge.
 """
 
 from __future__ import annotations
@@ -79,6 +81,17 @@ def _head(c: Code, badge: str, kind: str, extra: str = "") -> str:
             f'<span class="bb-badge bb-{kind}">{_e(badge)}</span>{extra}</div>')
 
 
+# The badge of a code carried from an earlier message (codes[].from_history), shared with the widget.
+FROM_HISTORY = WORDING["labels"]["from_history"]
+
+
+def _carried(c: Code) -> tuple[str, str]:
+    """The card's extra class and badge when ``c`` comes from earlier in the conversation."""
+    if not c.from_history:
+        return "", ""
+    return " bb-carried", f'<span class="bb-badge bb-from-history">{_e(FROM_HISTORY)}</span>'
+
+
 def _words(meaning: str, action: str) -> str:
     """A row's meaning and action, verbatim, under the shared labels."""
     return (f'<p><b>{_e(WORDING["meaning_label"])}:</b> <span class="bb-meaning">{_e(meaning)}</span></p>'
@@ -86,11 +99,12 @@ def _words(meaning: str, action: str) -> str:
 
 
 def _card(c: Code) -> str:
+    carried, badge = _carried(c)
     if c.match == "exact":
         r = c.row
         via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code else ""
-        return (f'<div class="bb-card bb-exact" data-code="{_e(c.code)}">'
-                f'{_head(c, LABELS["in_table"], "intable", via)}{_words(r.meaning, r.action)}</div>')
+        return (f'<div class="bb-card bb-exact{carried}" data-code="{_e(c.code)}">'
+                f'{_head(c, LABELS["in_table"], "intable", via + badge)}{_words(r.meaning, r.action)}</div>')
     warning = _plain_wording("not_in_table", code=c.code, severity_label=severity_label(c.severity))
     body = [f'<p class="bb-warn">{_e(warning)}</p>']
     e = c.explanation
@@ -103,8 +117,8 @@ def _card(c: Code) -> str:
     if c.related:
         codes = ", ".join(f"{r.code} ({r.shares})" for r in c.related)
         body.append(f'<p class="bb-related">{_e(_plain_wording("related_line", codes=codes))}</p>')
-    return (f'<div class="bb-card bb-none" data-code="{_e(c.code)}">'
-            f'{_head(c, LABELS["not_in_table"], "notintable")}{"".join(body)}</div>')
+    return (f'<div class="bb-card bb-none{carried}" data-code="{_e(c.code)}">'
+            f'{_head(c, LABELS["not_in_table"], "notintable", badge)}{"".join(body)}</div>')
 
 
 def _plain_wording(key: str, **values) -> str:

@@ -163,7 +163,7 @@
     var badges = [["badge sev sev-" + c.severity, severity(c.severity)],
       exact ? ["badge intable", t("labels.in_table")] : ["badge notintable", t("labels.not_in_table")]];
     if (exact && c.row.code !== c.code) badges.push(["via", fmt("labels.table_row", { row_code: c.row.code })]);
-    if (c.from_history === true) badges.push(["badge from-history", t("widget.from_history")]);
+    if (c.from_history === true) badges.push(["badge from-history", t("labels.from_history")]);
     var card = cardHead(el("section", "card " + (exact ? "exact" : "none") + (c.from_history === true ? " carried" : "")),
       c.code, badges);
     if (exact) {

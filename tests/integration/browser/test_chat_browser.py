@@ -180,3 +180,69 @@ def test_screenshot_of_a_code_answer(chat):
     if not DOCS_SCREENSHOT.exists() or os.environ.get("UPDATE_SCREENSHOTS"):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def _row(code: str):
+    """The table's row for ``code``, read from the article itself (kb/)."""
+    from app.knowledge.articles import load_articles
+
+    rows = [r for a in load_articles(ROOT / "kb") for r in a.rows if r.code == code]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_a_three_turn_conversation_code_follow_up_draft(chat, seen, answerer):
+    """Issue 11: the chat holds a conversation: a code, a follow-up about it, a draft to copy."""
+    from app.answering.render import WORDING
+    from app.web.chat import FROM_HISTORY, ChatUI
+
+    chat.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat.url.rstrip("/"))
+    row = _row("552-5.2.2")
+    card = chat.locator('#cards .bb-card.bb-exact[data-code="552-5.2.2"]')
+
+    # 1. The code: the row verbatim in the answer and on its card, not marked as carried.
+    first = ask(chat, "What does 552-5.2.2 mean?")
+    expect(first).to_contain_text(row.meaning)
+    expect(first).to_contain_text(row.action)
+    expect(card).to_have_count(1)
+    expect(card.locator(".bb-meaning")).to_have_text(row.meaning)
+    expect(card.locator(".bb-action")).to_have_text(row.action)
+    expect(card.locator(".bb-from-history")).to_have_count(0)
+
+    # 2. A follow-up without a code: about 552-5.2.2 again, carried from earlier in the conversation.
+    second = ask(chat, "ok so what now?")
+    expect(second).to_contain_text(WORDING["from_history"].format(codes="552-5.2.2"))
+    expect(second).to_contain_text(row.meaning)
+    expect(second).to_contain_text(row.action)
+    carried = chat.locator('#cards .bb-card.bb-exact.bb-carried[data-code="552-5.2.2"]')
+    expect(carried).to_have_count(1)
+    expect(carried.locator(".bb-from-history")).to_have_text(FROM_HISTORY)
+    expect(carried.locator(".bb-meaning")).to_have_text(row.meaning)
+    expect(carried.locator(".bb-action")).to_have_text(row.action)
+
+    # 3. A draft for the customer: labelled as not the article's words, in a block with a copy button.
+    third = ask(chat, "can you write something I can text the customer about this?")
+    expect(third).to_contain_text(WORDING["draft"]["label"])
+    expect(third).to_contain_text(row.meaning)  # the row it relies on, verbatim
+    # Gradio renders a fenced block as div.code_wrap: its copy button, then <pre><code>.
+    block = third.locator(".code_wrap").filter(has=chat.locator("pre code")).first
+    expect(block).to_be_visible()
+    # The same conversation answered in-process gives the draft the chat must have shown.
+    ui, history, answers = ChatUI(answerer), [], {}
+    for question in ("What does 552-5.2.2 mean?", "ok so what now?",
+                     "can you write something I can text the customer about this?"):
+        *_, (history, _, _, _, answers) = ui.respond(question, history, answers)
+    draft = answers["5"]["draft"]["text"]
+    assert answers["5"]["intent"] == "draft" and draft
+    expect(block.locator("pre code")).to_have_text(draft)
+    copy = block.locator("button.copy_code_button")
+    expect(copy).to_have_count(1)
+    copy.click()
+    # Headless Chromium reads the clipboard back once clipboard-read is granted.
+    chat.wait_for_function("async (want) => (await navigator.clipboard.readText()).trim() === want.trim()",
+                           arg=draft, timeout=10_000)
+    assert chat.evaluate("navigator.clipboard.readText()").strip() == draft.strip()
+
+    assert len(chat.get_by_test_id("user").all()) == 3 and len(chat.get_by_test_id("bot").all()) == 3
+    assert any("/gradio_api/" in u for u in seen["requests"])
+    assert foreign_hosts(seen["requests"] + seen["websockets"]) == []
