@@ -7,14 +7,26 @@ it is about: its own codes, the codes of an earlier user turn (carried, marked
 the next step of its list). The rules are general and their words are data
 (``data/conversation.yaml``, ``data/smalltalk.yaml``):
 
-- a message made only of greetings, thanks or "what can you do" is small talk;
-- asking for a text for the customer is a draft; asking for support, or saying
-  the steps did not help, is a hand-off (alone only with the plainest words);
+- a message made only of greetings, thanks or "what can you do" is small talk
+  (in any of the languages agents write in);
+- typing slips on the cue words ("waht shoud i do") are undone before the cues
+  are matched (one letter off, from a list of English cue words);
+- asking for a text for the customer (a draft phrase, or a verb of writing
+  followed by a kind of message) is a draft, unless the message is about
+  something else (setting a channel up, a poem); asking for support, asking
+  whom to contact, or saying the steps did not help, is a hand-off (alone only
+  with the plainest words); "who do I contact?" right after a question about a
+  section without steps is a follow-up on it;
+- a hand-off is filled from the agent's messages: the customer's address, the
+  codes (or, without one, the failure message quoted or described), the time
+  sent (clock, date or "2 hours ago"), the conversation link (not the article's);
 - with an earlier turn, a message that points back (it, that, the code, the
   second code), continues (and..., so..., what about...), asks what next, or
   has no words of its own, is a follow-up: about the earlier turn's codes, or
   its section. A message with words of its own ("how do I create a macro?")
   starts a new topic and carries nothing;
+- "the other one" is the earlier code not talked about last (by a newer turn's
+  code, or the ordinal a newer turn picked);
 - a bare enhanced code after an earlier code ("and 4.7.28?") takes the earlier
   reply code when that makes a row of the table exactly.
 
@@ -39,6 +51,7 @@ _WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:'[^\W_]+)?")
 _URL = re.compile(r"https?://[^\s<>()\"'\]]+")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _TIMES = [re.compile(p, re.I) for p in CUES["times"]]
+_QUOTED = re.compile(r"""["“”«»`]([^"“”«»`\n]{3,200})["“”«»`]|(?<!\w)['‘’]([^'‘’\n]{3,200})['‘’](?!\w)""")
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+(.*\S)\s*$")
 _STEP = re.compile(r"\d+")
 Intent = str
@@ -62,6 +75,46 @@ def _strip(padded: str, phrases) -> str:
 
 _CUE_WORDS = frozenset(p for key in ("refer_back", "continue_start", "next_step") for p in CUES[key] if " " not in p)
 _STOP = frozenset(CUES["stop_words"]) | _CUE_WORDS | frozenset(CUES["ordinals"])
+# The cue words agents mistype: a word one typing slip away from one of them ("waht", "shoud") is
+# read as it ("what", "should") before the cues are matched.
+_TYPO_TARGETS = sorted({str(w) for w in CUES["typo_words"] if len(str(w)) >= 4})
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """True when ``a`` is ``b`` with one letter dropped, added, changed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _words_near(padded: str, keep) -> str:
+    """``padded`` with each word neither known (``keep``) nor a cue word, but one slip away from a
+    cue word or stop word, read as that word (the first in alphabetical order when several are)."""
+    out = []
+    for w in padded.split():
+        if len(w) >= 3 and w.isalpha() and w not in _STOP and w not in keep(w):
+            near = [t for t in _TYPO_TARGETS if (t[0] == w[0] or t[:2] == w[1::-1]) and _one_slip(w, t)]
+            if near:
+                w = near[0]
+        out.append(w)
+    return " " + " ".join(out) + " "
+
+
+def _draft_asked(padded: str) -> bool:
+    """A text for the customer asked for: a draft phrase, or a verb of writing followed closely by a
+    kind of message; never with the words of another request (a channel's setup, a poem)."""
+    if _has(padded, CUES["not_draft"]):
+        return False
+    if _has(padded, CUES["draft"]):
+        return True
+    words = padded.split()
+    verbs, kinds, reach = set(CUES["draft_verbs"]), set(CUES["draft_messages"]), CUES["draft_reach"]
+    return any(w in verbs and any(x in kinds for x in words[i + 1:i + 1 + reach]) for i, w in enumerate(words))
 
 
 @dataclass
@@ -75,6 +128,7 @@ class Topic:
     steps: list[str] = field(default_factory=list)  # its list's items, verbatim
     exhausted: bool = False  # every step was given already: what follows the list comes next
     query: str | None = None  # no section known: the earlier question, searched with the follow-up
+    asked: bool = True  # False: the earlier turn said something (no question), the topic by default
 
     @property
     def url(self) -> str:
@@ -131,13 +185,21 @@ class Conversation:
         own = self._analyse(question)
         if not own.matches and self._small_talk(padded):
             return Reading("small_talk", small_talk=self._small_talk(padded))
+        near = self._near(padded)
+        words = near  # its own words, typing slips on the cue words undone
+        if near != padded:  # the cues are matched on the message as typed and as read
+            padded = padded + "|" + near
         context = self._context(turns, padded)
-        if _has(padded, CUES["draft"]):
+        if _draft_asked(padded):
             codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
             return Reading("draft", codes=codes, topic=context if isinstance(context, Topic) else None,
                            address_request=_has(padded, CUES["draft_address"]),
                            channel="email" if _has(padded, CUES["draft_email"]) else "message")
-        if _has(padded, CUES["handoff_alone"]) or (turns and _has(padded, CUES["handoff"])):
+        if _has(padded, CUES["handoff_alone"]) or _has(padded, CUES["handoff_ask"]) or (turns and _has(padded, CUES["handoff"])):
+            if (isinstance(context, Topic) and context.asked and not context.steps and not own.matches
+                    and _has(padded, CUES["handoff_ask"])
+                    and not _has(padded, CUES["not_helped"]) and not _has(padded, CUES["handoff_alone"])):
+                return Reading("follow_up", topic=context)  # "who do I contact?" on a section that says it
             return self._handoff(question, turns, own, context)
         if not turns or context is None:
             return Reading()
@@ -149,7 +211,7 @@ class Conversation:
                 if completed is not None:
                     return Reading("follow_up", codes=completed)
             return Reading()
-        if self._new_topic(padded, cue):
+        if self._new_topic(words, cue):
             return Reading()  # words of its own: a new topic, nothing carried
         if isinstance(context, list):
             if _has(padded, CUES["not_helped"]):
@@ -159,6 +221,11 @@ class Conversation:
             if self._ends_in_support(context):
                 return self._handoff(question, turns, own, context)
         return Reading("follow_up", topic=context)
+
+    def _near(self, padded: str) -> str:
+        """Typing slips on the cue words undone ("waht shoud i do" reads "what should i do"); a word
+        the article uses stays as it is."""
+        return _words_near(padded, lambda w: self._vocabulary if _stem(w) in self._vocabulary else ())
 
     def _own_words(self, padded: str) -> list[str]:
         return [w for w in padded.split() if w not in _STOP and not _STEP.fullmatch(w.replace(".", ""))]
@@ -227,7 +294,10 @@ class Conversation:
         one"), or a later turn's, picks among the codes."""
         ordinal = self._ordinal(padded)
         talked: list[str] = []  # codes of newer turns, for "the other one"
+        picked = None  # the ordinal a newer turn without codes picked ("the second one?"), for "the other one"
         said = None  # the newest user turn of its own that asked nothing: the topic when no code is older
+        support = None  # a newer turn asking about support: its section, when nothing older is a topic
+        newest: list[Code] | None = None  # the newest codes, when "the other one" finds no older turn
         for i in range(len(turns) - 1, -1, -1):
             t = turns[i]
             if t.role == "user":
@@ -235,16 +305,26 @@ class Conversation:
                 if matches:
                     codes = [Code.of(m).model_copy(update={"from_history": True}) for m in matches]
                     if ordinal == "other":
-                        if not talked:
+                        if not talked and isinstance(picked, int) and -len(codes) <= picked < len(codes):
+                            talked = [codes[picked].code] + ([codes[picked].row.code] if codes[picked].row else [])
+                        elif not talked:  # the newest codes were talked about last: the other one is older
                             talked = [c.code for c in codes] + [c.row.code for c in codes if c.row]
+                            newest = codes
                             continue
                         codes = [c for c in codes if c.code not in talked and (c.row is None or c.row.code not in talked)] or codes
                     elif isinstance(ordinal, int) and -len(codes) <= ordinal < len(codes):
                         codes = [codes[ordinal]]
                     return codes
                 own = _padded(t.content)
-                if _has(own, CUES["draft"]) or _has(own, CUES["handoff"]) or self._small_talk(own):
-                    continue  # a draft, a hand-off or small talk: the topic before it goes on
+                if not talked and picked is None and isinstance(self._ordinal(own), int):
+                    picked = self._ordinal(own)
+                if _draft_asked(own):
+                    continue  # a draft: the topic before it goes on
+                if _has(own, CUES["handoff"]) or _has(own, CUES["handoff_alone"]):
+                    support = support or self._support_topic()
+                    continue  # a hand-off: the topic before it goes on, else the support section
+                if self._small_talk(own):
+                    continue  # small talk: the topic before it goes on
                 named = self._names_section(self._own_words(own))
                 if named:
                     return Topic(*named)
@@ -252,14 +332,23 @@ class Conversation:
                 if asks and self._own_words(own):
                     return Topic(query=t.content)  # a question of its own: the topic to search again
                 if said is None and len(self._own_words(own)) > CUES["max_new_words"]:
-                    said = Topic(query=t.content)
+                    said = Topic(query=t.content, asked=any(own.startswith(f" {w} ") for w in CUES["question_start_other"]))
                 if ordinal is None:
                     ordinal = self._ordinal(own)
             else:
                 topic = self._topic(t.content)
                 if topic is not None:
                     return topic
-        return said
+        return newest or said or support
+
+    def _support_topic(self) -> Topic | None:
+        """The article's support section, as a topic ("what should I include?" after asking about support)."""
+        heading = self._support_heading()
+        for a in self.articles:
+            for s in a.sections:
+                if s.heading == heading:
+                    return Topic(a, s)
+        return None
 
     def _topic(self, answer: str) -> Topic | None:
         """The section an earlier answer quoted: by its link, or by its words."""
@@ -306,9 +395,12 @@ class Conversation:
     def facts(self, texts: list[str], codes: list[Code]) -> dict:
         """What the agent's messages hold that a support request asks for (newest first)."""
         facts: dict = {}
+        articles = [a.url.split("#")[0].rstrip("/") for a in self.articles]
         for text in reversed(texts):
-            if "link" not in facts and (m := _URL.search(text)):
-                facts["link"] = m.group().rstrip(".,;:")
+            links = [u.rstrip(".,;:!?") for u in _URL.findall(text)]
+            links = [u for u in links if not any(u.startswith(a) for a in articles)]  # the help article is no conversation
+            if "link" not in facts and links:
+                facts["link"] = links[0]
             if "email" not in facts:
                 named = [r.recipient for r in self._analyse(text).recipients if r.recipient]
                 found = named or [e for e in _EMAIL.findall(text)
@@ -322,7 +414,26 @@ class Conversation:
                         break
         if codes:
             facts["code"] = ", ".join(dict.fromkeys(c.code for c in codes))
+        elif (message := self._failure_message(texts)) is not None:
+            facts["code"] = message
         return facts
+
+    def _failure_message(self, texts: list[str]) -> str | None:
+        """Without a code, the failure message the agent quoted or described (newest first): a quoted
+        text, else the message that names the failure, in the agent's words; None when none does."""
+        limit = CUES["failure_message_chars"]
+        for text in reversed(texts):
+            padded = _padded(text)
+            if not _has(padded, CUES["failure_words"]):
+                continue
+            quoted = [q.strip() for m in _QUOTED.finditer(text) if (q := m.group(1) or m.group(2)).strip()]
+            if quoted:
+                return quoted[0][:limit]
+            if _has(padded, CUES["handoff"]) or _has(padded, CUES["handoff_alone"]) or _has(padded, CUES["not_helped"]):
+                continue  # asking for support, or saying it still fails: not the failure itself
+            line = " ".join(text.split())
+            return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
+        return None
 
 
 def fill(name: str, facts: dict) -> str | None:

@@ -349,3 +349,121 @@ def test_an_unanswerable_question_still_gets_i_dont_know(services):
     nothing = services_with(services, FakeRetriever(result([], best_similarity=0.0)))
     d = with_articles(nothing).ask("how much does the pro plan cost per seat?").to_dict()
     assert d["intent"] == "question" and d["answered"] is False and "I don't know" in d["answer"]
+
+
+# ------------------------------------- the reading's general rules, table-driven (issue 14)
+
+def turns(*messages) -> list[Turn]:
+    """Earlier user messages, each with an empty assistant turn after it (as the evals send them)."""
+    return [t for m in messages for t in (Turn(role="user", content=m), Turn(role="assistant", content=""))]
+
+
+CODE_TURN = "customer's reply bounced with 550 5.1.1, sent to ann@customer.example"
+
+HANDOFFS = [  # (earlier messages, message): a hand-off
+    ([CODE_TURN], "hand it off"),
+    ([CODE_TURN], "can you hand this over to support"),
+    ([CODE_TURN], "who do I contact?"),
+    ([CODE_TURN], "who should i talk to about this"),
+    ([CODE_TURN], "how do i reach support"),
+    ([CODE_TURN], "still failing after all that"),
+    ([CODE_TURN], "nothing works, what now"),
+    ([CODE_TURN], "it keeps bouncing"),
+    ([CODE_TURN], "eskalieren bitte"),
+    ([CODE_TURN], "contactar soporte"),
+    ([], "escalate: 550 5.1.1 on a reply to ann@customer.example"),
+    ([], "who do I contact about a bounce?"),
+]
+
+
+@pytest.mark.parametrize("earlier, message", HANDOFFS)
+def test_handoff_words_ask_for_the_support_request(answerer, earlier, message):
+    assert answerer.conversation.read(message, turns(*earlier)).intent == "handoff"
+
+
+FIELDS = [  # (earlier messages, message, {fact: value}): the request's details, from the conversation
+    (["replies to ann@customer.example fail with 550 5.1.1, sent yesterday at 3pm"], "escalate",
+     {"email": "ann@customer.example", "code": "550-5.1.1", "time": "yesterday at 3pm"}),
+    (["sent it around 9:40 this morning to bo@customer.example", "the inbox says 'Message failed to send'"],
+     "still failing, who do i contact", {"email": "bo@customer.example", "time": "9:40 this morning",
+                                         "code": "Message failed to send"}),
+    (["reply to cy@customer.example failed, sent 2 hours ago", "https://acme.sparrowdesk.com/c/77"], "hand it off",
+     {"link": "https://acme.sparrowdesk.com/c/77", "time": "2 hours ago", "email": "cy@customer.example",
+      "code": "reply to cy@customer.example failed, sent 2 hours ago"}),
+    (["it bounced with Recipient address rejected: Access denied, sent 10/14 4:30 pm"], "contact support",
+     {"time": "10/14 4:30 pm", "code": "it bounced with Recipient address rejected: Access denied, sent 10/14 4:30 pm"}),
+    (["the conversation is https://acme.sparrowdesk.com/c/123, customer dee@customer.example",
+      "see https://sparrowdesk-support.sparrowdesk.com/hc/en/articles/6128508718-common-email-delivery-errors/"],
+     "escalate to support",  # the help article's own link is no conversation link
+     {"link": "https://acme.sparrowdesk.com/c/123", "email": "dee@customer.example"}),
+    (["customer says our replies never arrive"], "contact support", {}),  # nothing to fill: nothing invented
+]
+
+
+@pytest.mark.parametrize("earlier, message, facts", FIELDS)
+def test_the_handoff_is_filled_from_the_conversation(answerer, earlier, message, facts):
+    reading = answerer.conversation.read(message, turns(*earlier))
+    assert reading.intent == "handoff" and reading.facts == facts
+
+
+SMALL_TALK_ELSEWHERE = ["obrigado!", "gracias", "merci", "danke", "grazie", "hola", "bonjour", "grazie mille",
+                        "gracias por la ayuda", "merci pour l'aide", "danke für die hilfe", "buongiorno", "parfait merci",
+                        "perfecto, gracias", "muito obrigada", "buenas"]
+
+
+@pytest.mark.parametrize("message", SMALL_TALK_ELSEWHERE)
+def test_small_talk_in_other_languages_after_a_code_is_small_talk(answerer, message):
+    reading = answerer.conversation.read(message, turns(CODE_TURN))
+    assert reading.intent == "small_talk" and reading.codes is None
+
+
+FOLLOW_UPS_ELSEWHERE = ["y qué hago", "et maintenant ?", "waht shoud i do", "wat now", "qu'est-ce que je dois faire",
+                        "was soll ich tun", "cosa devo fare", "che faccio", "e adesso?", "how do i fix tihs",
+                        "y eso?", "wht next"]
+
+
+@pytest.mark.parametrize("message", FOLLOW_UPS_ELSEWHERE)
+def test_a_follow_up_in_another_language_or_with_typos_carries_the_code(answerer, message):
+    reading = answerer.conversation.read(message, turns(CODE_TURN))
+    assert reading.intent == "follow_up" and [c.code for c in reading.codes] == ["550-5.1.1"]
+    assert all(c.from_history for c in reading.codes)
+
+
+NOT_DRAFTS = ["write me a short poem about bounced emails lol", "how do i connect whatsapp so customers can message us there",
+              "come collego WhatsApp a SparrowDesk?", "can sparrowdesk send sms", "does sparrowdesk support whatsapp",
+              "set up the whatsapp integration"]
+DRAFTS_ELSEWHERE = ["write a whatsapp message for her", "scrivi un messaggio whatsapp per lei",
+                    "escribe un mensaje para el cliente", "écris un message au client", "write an sms to the customer",
+                    "what should i text them on whatsapp"]
+
+
+@pytest.mark.parametrize("earlier", [[], [CODE_TURN]])
+@pytest.mark.parametrize("message", NOT_DRAFTS)
+def test_a_request_not_about_the_customers_message_is_no_draft(answerer, earlier, message):
+    assert answerer.conversation.read(message, turns(*earlier)).intent != "draft"
+
+
+@pytest.mark.parametrize("message", DRAFTS_ELSEWHERE)
+def test_a_verb_of_writing_and_a_kind_of_message_is_a_draft(answerer, message):
+    reading = answerer.conversation.read(message, turns(CODE_TURN))
+    assert reading.intent == "draft" and [c.code for c in reading.codes] == ["550-5.1.1"]
+
+
+OTHER_ONE = [  # (earlier messages, message, the code it means): the one not talked about last
+    (["5.7.1 and 5.2.2 on two replies", "start with 5.2.2"], "now the other one", "5.7.1"),
+    (["one got 550 5.1.1, another 552 5.2.2", "what does 552 5.2.2 mean"], "and the other?", "550-5.1.1"),
+    (["one got 550 5.1.1, another 552 5.2.2", "tell me about the second"], "now the other one", "550-5.1.1"),
+    (["one got 550 5.1.1, another 552 5.2.2", "the first one?"], "now the other one", "552-5.2.2"),
+    (["550 5.1.1 on one reply", "552 5.2.2 on another"], "what about the other one", "550-5.1.1"),
+]
+
+
+@pytest.mark.parametrize("earlier, message, code", OTHER_ONE)
+def test_the_other_one_is_the_code_not_discussed_last(answerer, earlier, message, code):
+    reading = answerer.conversation.read(message, turns(*earlier))
+    assert reading.intent == "follow_up" and [c.code for c in reading.codes] == [code]
+
+
+def test_who_to_contact_after_asking_about_support_is_a_follow_up_on_its_section(answerer):
+    reading = answerer.conversation.read("what should i include", turns("i need to contact sparrowdesk support about bounces"))
+    assert reading.intent == "follow_up" and reading.topic.section.heading == SUPPORT.heading
