@@ -149,7 +149,7 @@ class Answerer:
             if kind is None:
                 return answer
             reading = Reading("small_talk", small_talk=kind)
-        analysis = self.table.analyse(question)
+        analysis = self.conversation.analyse(question)  # read once per message
         if reading.intent == "small_talk":
             decided = Answer(question=question, answer="", answered=False, intent="small_talk",
                              limits=Limits.of(analysis.limits))
@@ -187,7 +187,7 @@ class Answerer:
     def _answer(self, question: str, reading: Reading | None = None, query: str | None = None) -> Answer:
         """A message answered on its own: the look-up, then the article's passages (searched
         with ``query``, the earlier question and this one, when it follows up on a question)."""
-        analysis = self.table.analyse(question)
+        analysis = self.conversation.analyse(question)  # read once per message
         codes = reading.codes if reading is not None and reading.codes is not None else [
             Code.of(m) for m in analysis.matches]
         sources = _row_sources(codes, self.table)

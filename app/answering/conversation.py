@@ -162,7 +162,8 @@ class Conversation:
         self.table = table
         self.articles = list(articles or [])
         self._step = re.compile(step_pattern) if step_pattern else None
-        self._analyse = lru_cache(maxsize=512)(table.analyse)  # earlier turns come back on every message
+        # cached: earlier turns come back on every message, and the answerer reads the message through it too
+        self.analyse = lru_cache(maxsize=512)(table.analyse)
         text = " ".join(b.text for a in self.articles for s in a.sections for b in s.blocks)
         text += " " + " ".join(s.heading for a in self.articles for s in a.sections)
         self._vocabulary = {_stem(w) for w in _padded(text).split()}
@@ -182,7 +183,7 @@ class Conversation:
 
     def read(self, question: str, turns: list[Turn]) -> Reading:
         padded = _padded(question)
-        own = self._analyse(question)
+        own = self.analyse(question)
         if not own.matches and self._small_talk(padded):
             return Reading("small_talk", small_talk=self._small_talk(padded))
         near = self._near(padded)
@@ -301,7 +302,7 @@ class Conversation:
         for i in range(len(turns) - 1, -1, -1):
             t = turns[i]
             if t.role == "user":
-                matches = self._analyse(t.content).matches
+                matches = self.analyse(t.content).matches
                 if matches:
                     codes = [Code.of(m).model_copy(update={"from_history": True}) for m in matches]
                     if ordinal == "other":
@@ -385,9 +386,9 @@ class Conversation:
         codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
         if not codes:  # the newest codes anywhere in the conversation
             for t in reversed(turns):
-                if t.role == "user" and self._analyse(t.content).matches:
+                if t.role == "user" and self.analyse(t.content).matches:
                     codes = [Code.of(m).model_copy(update={"from_history": True})
-                             for m in self._analyse(t.content).matches]
+                             for m in self.analyse(t.content).matches]
                     break
         return Reading("handoff", codes=codes, topic=context if isinstance(context, Topic) else None,
                        facts=self.facts([t.content for t in turns if t.role == "user"] + [question], codes))
@@ -402,7 +403,7 @@ class Conversation:
             if "link" not in facts and links:
                 facts["link"] = links[0]
             if "email" not in facts:
-                named = [r.recipient for r in self._analyse(text).recipients if r.recipient]
+                named = [r.recipient for r in self.analyse(text).recipients if r.recipient]
                 found = named or [e for e in _EMAIL.findall(text)
                                   if not re.match(r"(mailer-daemon|postmaster)@", e, re.I)]
                 if found:

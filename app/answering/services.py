@@ -13,13 +13,12 @@ the retriever are injected parts, typed by ``app.answering.ports``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from app.knowledge.articles import load_articles
 
 from app.answering import contract
-from app.answering.answerer import Answerer, Support
+from app.answering.answerer import Answerer, Support, once
 from app.answering.ports import Embedder, Retriever
 from app.config import Settings
 from app.errors import KBNotFound
@@ -54,7 +53,7 @@ class Services:
 
         return where(self.settings)
 
-    def lookup_contract(self, text: str) -> dict:
+    def lookup_contract(self, text: str) -> contract.Lookup:
         """The look-up contract for a text (what `bouncebot lookup --json` prints)."""
         return lookup_contract(self.table, text)
 
@@ -101,15 +100,13 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
     articles = load_kb(settings)
     table = CodeTable.from_articles(articles)
     guard = SearchGuard(timeout=settings.store_timeout)
-    clients, lock = [client] if client is not None else [], threading.Lock()  # the Chroma client: made once, when first searched
 
-    def chroma():
-        with lock:
-            if not clients:
-                from app.search.chroma import make_client
+    def make_chroma():
+        from app.search.chroma import make_client
 
-                clients.append(make_client(settings))
-            return clients[0]
+        return client if client is not None else make_client(settings)
+
+    chroma = once(make_chroma)  # the Chroma client: made once, when first searched
 
     def retriever() -> Retriever:
         from app.knowledge.chunks import chunk_articles

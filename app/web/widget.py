@@ -278,7 +278,6 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
             responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}},
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
     def widget_ask(body: AskRequest) -> Answer:
-        answerer.check(body.question)
         return answerer.ask(body.question, body.history)  # the conversation the panel shows, as /api/ask
 
     @r.get("/demo", include_in_schema=False)
