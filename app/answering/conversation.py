@@ -30,6 +30,9 @@ the next step of its list). The rules are general and their words are data
 - a bare enhanced code after an earlier code ("and 4.7.28?") takes the earlier
   reply code when that makes a row of the table exactly.
 
+The words of a message are read by ``app.answering.cues``; what a hand-off
+needs from the conversation is found by ``app.answering.handoff``.
+
 Earlier user turns are looked up again (``CodeTable.analyse``, cached), so
 every door (API, CLI, chat, widget) behaves the same from plain texts.
 """
@@ -40,81 +43,15 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from app._data import data_file
+from app.answering import handoff
 from app.answering.contract import Code, Turn
+from app.answering.cues import CUES, SMALL_TALK, STOP, draft_asked, has, pad, stem, strip, words_near
 from app.codes.table import CodeTable
 from app.knowledge.articles import Article, Section
 
-CUES = data_file("app.answering", "conversation.yaml")
-SMALL_TALK = data_file("app.answering", "smalltalk.yaml")
-_WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:'[^\W_]+)?")
-_URL = re.compile(r"https?://[^\s<>()\"'\]]+")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_TIMES = [re.compile(p, re.I) for p in CUES["times"]]
-_QUOTED = re.compile(r"""["“”«»`]([^"“”«»`\n]{3,200})["“”«»`]|(?<!\w)['‘’]([^'‘’\n]{3,200})['‘’](?!\w)""")
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+(.*\S)\s*$")
 _STEP = re.compile(r"\d+")
 Intent = str
-
-
-def _padded(text: str) -> str:
-    """Lower-case words joined by single spaces, with a space either side (phrases match on word boundaries)."""
-    return " " + " ".join(_WORD.findall(text.lower().replace("’", "'"))) + " "
-
-
-def _has(padded: str, phrases) -> bool:
-    return any(f" {p} " in padded for p in phrases)
-
-
-def _strip(padded: str, phrases) -> str:
-    for p in sorted(phrases, key=len, reverse=True):
-        while f" {p} " in padded:
-            padded = padded.replace(f" {p} ", " ")
-    return padded
-
-
-_CUE_WORDS = frozenset(p for key in ("refer_back", "continue_start", "next_step") for p in CUES[key] if " " not in p)
-_STOP = frozenset(CUES["stop_words"]) | _CUE_WORDS | frozenset(CUES["ordinals"])
-# The cue words agents mistype: a word one typing slip away from one of them ("waht", "shoud") is
-# read as it ("what", "should") before the cues are matched.
-_TYPO_TARGETS = sorted({str(w) for w in CUES["typo_words"] if len(str(w)) >= 4})
-
-
-def _one_slip(a: str, b: str) -> bool:
-    """True when ``a`` is ``b`` with one letter dropped, added, changed, or two neighbours swapped."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
-
-
-def _words_near(padded: str, keep) -> str:
-    """``padded`` with each word neither known (``keep``) nor a cue word, but one slip away from a
-    cue word or stop word, read as that word (the first in alphabetical order when several are)."""
-    out = []
-    for w in padded.split():
-        if len(w) >= 3 and w.isalpha() and w not in _STOP and w not in keep(w):
-            near = [t for t in _TYPO_TARGETS if (t[0] == w[0] or t[:2] == w[1::-1]) and _one_slip(w, t)]
-            if near:
-                w = near[0]
-        out.append(w)
-    return " " + " ".join(out) + " "
-
-
-def _draft_asked(padded: str) -> bool:
-    """A text for the customer asked for: a draft phrase, or a verb of writing followed closely by a
-    kind of message; never with the words of another request (a channel's setup, a poem)."""
-    if _has(padded, CUES["not_draft"]):
-        return False
-    if _has(padded, CUES["draft"]):
-        return True
-    words = padded.split()
-    verbs, kinds, reach = set(CUES["draft_verbs"]), set(CUES["draft_messages"]), CUES["draft_reach"]
-    return any(w in verbs and any(x in kinds for x in words[i + 1:i + 1 + reach]) for i, w in enumerate(words))
 
 
 @dataclass
@@ -150,13 +87,6 @@ class Reading:
     facts: dict = field(default_factory=dict)  # for a hand-off: link, email, code, time found in the conversation
 
 
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s", "ure", "ures"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 class Conversation:
     def __init__(self, table: CodeTable, articles: list[Article] | None = None, step_pattern: str | None = None):
         self.table = table
@@ -166,14 +96,14 @@ class Conversation:
         self.analyse = lru_cache(maxsize=512)(table.analyse)
         text = " ".join(b.text for a in self.articles for s in a.sections for b in s.blocks)
         text += " " + " ".join(s.heading for a in self.articles for s in a.sections)
-        self._vocabulary = {_stem(w) for w in _padded(text).split()}
+        self._vocabulary = {stem(w) for w in pad(text).split()}
         support = self._support_heading()
         self._sections = []  # (article, section, heading words, sentences) of the sections a topic can be
         for a in self.articles:
             for sec in a.sections:
                 if any(b.kind == "error-table" for b in sec.blocks) or sec.heading == support:
                     continue
-                heading = {_stem(w) for w in _padded(sec.heading).split() if w not in _STOP}
+                heading = {stem(w) for w in pad(sec.heading).split() if w not in STOP}
                 body = "\n".join(b.text for b in sec.blocks)
                 sentences = [x.strip() for x in re.split(r"(?<=[.!?:])\s+|\n+", body)]
                 sentences = [(_LIST_ITEM.match(x).group(1) if _LIST_ITEM.match(x) else x) for x in sentences]
@@ -182,7 +112,7 @@ class Conversation:
     # ------------------------------------------------------------ the rules
 
     def read(self, question: str, turns: list[Turn]) -> Reading:
-        padded = _padded(question)
+        padded = pad(question)
         own = self.analyse(question)
         if not own.matches and self._small_talk(padded):
             return Reading("small_talk", small_talk=self._small_talk(padded))
@@ -191,20 +121,20 @@ class Conversation:
         if near != padded:  # the cues are matched on the message as typed and as read
             padded = padded + "|" + near
         context = self._context(turns, padded)
-        if _draft_asked(padded):
+        if draft_asked(padded):
             codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
             return Reading("draft", codes=codes, topic=context if isinstance(context, Topic) else None,
-                           address_request=_has(padded, CUES["draft_address"]),
-                           channel="email" if _has(padded, CUES["draft_email"]) else "message")
-        if _has(padded, CUES["handoff_alone"]) or _has(padded, CUES["handoff_ask"]) or (turns and _has(padded, CUES["handoff"])):
+                           address_request=has(padded, CUES["draft_address"]),
+                           channel="email" if has(padded, CUES["draft_email"]) else "message")
+        if has(padded, CUES["handoff_alone"]) or has(padded, CUES["handoff_ask"]) or (turns and has(padded, CUES["handoff"])):
             if (isinstance(context, Topic) and context.asked and not context.steps and not own.matches
-                    and _has(padded, CUES["handoff_ask"])
-                    and not _has(padded, CUES["not_helped"]) and not _has(padded, CUES["handoff_alone"])):
+                    and has(padded, CUES["handoff_ask"])
+                    and not has(padded, CUES["not_helped"]) and not has(padded, CUES["handoff_alone"])):
                 return Reading("follow_up", topic=context)  # "who do I contact?" on a section that says it
             return self._handoff(question, turns, own, context)
         if not turns or context is None:
             return Reading()
-        cue = (_has(padded, CUES["refer_back"]) or _has(padded, CUES["next_step"]) or _has(padded, CUES["not_helped"])
+        cue = (has(padded, CUES["refer_back"]) or has(padded, CUES["next_step"]) or has(padded, CUES["not_helped"])
                or any(padded.startswith(f" {p} ") for p in CUES["continue_start"]) or self._ordinal(padded) is not None)
         if own.matches:  # its own codes: answered about them, a bare one completed by the earlier reply code
             if isinstance(context, list) and cue:
@@ -215,10 +145,10 @@ class Conversation:
         if self._new_topic(words, cue):
             return Reading()  # words of its own: a new topic, nothing carried
         if isinstance(context, list):
-            if _has(padded, CUES["not_helped"]):
+            if has(padded, CUES["not_helped"]):
                 return self._handoff(question, turns, own, context)
             return Reading("follow_up", codes=context)
-        if context.section is not None and (context.exhausted or (not context.steps and _has(padded, CUES["not_helped"]))):
+        if context.section is not None and (context.exhausted or (not context.steps and has(padded, CUES["not_helped"]))):
             if self._ends_in_support(context):
                 return self._handoff(question, turns, own, context)
         return Reading("follow_up", topic=context)
@@ -226,23 +156,23 @@ class Conversation:
     def _near(self, padded: str) -> str:
         """Typing slips on the cue words undone ("waht shoud i do" reads "what should i do"); a word
         the article uses stays as it is."""
-        return _words_near(padded, lambda w: self._vocabulary if _stem(w) in self._vocabulary else ())
+        return words_near(padded, lambda w: self._vocabulary if stem(w) in self._vocabulary else ())
 
     def _own_words(self, padded: str) -> list[str]:
-        return [w for w in padded.split() if w not in _STOP and not _STEP.fullmatch(w.replace(".", ""))]
+        return [w for w in padded.split() if w not in STOP and not _STEP.fullmatch(w.replace(".", ""))]
 
     def _new_topic(self, padded: str, cue: bool) -> bool:
         words = self._own_words(padded)
         if len(words) > CUES["max_new_words"] + (2 if cue else 0):
             return True
-        unknown = [w for w in words if _stem(w) not in self._vocabulary
-                   and _stem(w.removeprefix("re")) not in self._vocabulary]
+        unknown = [w for w in words if stem(w) not in self._vocabulary
+                   and stem(w.removeprefix("re")) not in self._vocabulary]
         if not cue and len(unknown) >= CUES["max_unknown_words"]:
             return True  # words the article never uses: not about the article's earlier topic
         return self._names_section(words) is not None
 
     def _names_section(self, words: list[str]):
-        stems = {_stem(w) for w in words}
+        stems = {stem(w) for w in words}
         for a, sec, heading, _ in self._sections:
             if len(heading & stems) >= 2:
                 return a, sec
@@ -250,16 +180,16 @@ class Conversation:
     def _small_talk(self, padded: str) -> str | None:
         if not padded.strip():
             return None
-        kinds = [k for k in ("help", "thanks", "greeting") if _has(padded, SMALL_TALK[k])]
-        rest = _strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
+        kinds = [k for k in ("help", "thanks", "greeting") if has(padded, SMALL_TALK[k])]
+        rest = strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
         return kinds[0] if kinds and not rest.strip() else None
 
     def chit_chat(self, question: str) -> str | None:
         """Small talk said with other words ("hey, how's your week going"): a greeting, thanks or
         help phrase in a short message. Asked only when the article has no answer for it."""
-        padded = _padded(question)
-        kinds = [k for k in ("help", "thanks", "greeting") if _has(padded, SMALL_TALK[k])]
-        rest = _strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
+        padded = pad(question)
+        kinds = [k for k in ("help", "thanks", "greeting") if has(padded, SMALL_TALK[k])]
+        rest = strip(padded, [p for k in ("help", "thanks", "greeting", "filler") for p in SMALL_TALK[k]])
         return kinds[0] if kinds and len(self._own_words(rest)) <= SMALL_TALK["max_other_words"] else None
 
     def _ordinal(self, padded: str) -> int | str | None:
@@ -316,12 +246,12 @@ class Conversation:
                     elif isinstance(ordinal, int) and -len(codes) <= ordinal < len(codes):
                         codes = [codes[ordinal]]
                     return codes
-                own = _padded(t.content)
+                own = pad(t.content)
                 if not talked and picked is None and isinstance(self._ordinal(own), int):
                     picked = self._ordinal(own)
-                if _draft_asked(own):
+                if draft_asked(own):
                     continue  # a draft: the topic before it goes on
-                if _has(own, CUES["handoff"]) or _has(own, CUES["handoff_alone"]):
+                if has(own, CUES["handoff"]) or has(own, CUES["handoff_alone"]):
                     support = support or self._support_topic()
                     continue  # a hand-off: the topic before it goes on, else the support section
                 if self._small_talk(own):
@@ -380,7 +310,7 @@ class Conversation:
         return None
 
     def _ends_in_support(self, topic: Topic) -> bool:
-        return _has(_padded(topic.text), CUES["ends_in_support"])
+        return has(pad(topic.text), CUES["ends_in_support"])
 
     def _handoff(self, question: str, turns: list[Turn], own, context) -> Reading:
         codes = [Code.of(m) for m in own.matches] or (context if isinstance(context, list) else [])
@@ -394,53 +324,6 @@ class Conversation:
                        facts=self.facts([t.content for t in turns if t.role == "user"] + [question], codes))
 
     def facts(self, texts: list[str], codes: list[Code]) -> dict:
-        """What the agent's messages hold that a support request asks for (newest first)."""
-        facts: dict = {}
-        articles = [a.url.split("#")[0].rstrip("/") for a in self.articles]
-        for text in reversed(texts):
-            links = [u.rstrip(".,;:!?") for u in _URL.findall(text)]
-            links = [u for u in links if not any(u.startswith(a) for a in articles)]  # the help article is no conversation
-            if "link" not in facts and links:
-                facts["link"] = links[0]
-            if "email" not in facts:
-                named = [r.recipient for r in self.analyse(text).recipients if r.recipient]
-                found = named or [e for e in _EMAIL.findall(text)
-                                  if not re.match(r"(mailer-daemon|postmaster)@", e, re.I)]
-                if found:
-                    facts["email"] = found[0]
-            if "time" not in facts:
-                for pattern in _TIMES:
-                    if (m := pattern.search(text)) and m.group().strip():
-                        facts["time"] = re.sub(r"^(?:at|around)\s+", "", m.group().strip(), flags=re.I)
-                        break
-        if codes:
-            facts["code"] = ", ".join(dict.fromkeys(c.code for c in codes))
-        elif (message := self._failure_message(texts)) is not None:
-            facts["code"] = message
-        return facts
+        """What the agent's messages hold that a support request asks for (``handoff.facts``)."""
+        return handoff.facts(texts, codes, self.analyse, self.articles)
 
-    def _failure_message(self, texts: list[str]) -> str | None:
-        """Without a code, the failure message the agent quoted or described (newest first): a quoted
-        text, else the message that names the failure, in the agent's words; None when none does."""
-        limit = CUES["failure_message_chars"]
-        for text in reversed(texts):
-            padded = _padded(text)
-            if not _has(padded, CUES["failure_words"]):
-                continue
-            quoted = [q.strip() for m in _QUOTED.finditer(text) if (q := m.group(1) or m.group(2)).strip()]
-            if quoted:
-                return quoted[0][:limit]
-            if _has(padded, CUES["handoff"]) or _has(padded, CUES["handoff_alone"]) or _has(padded, CUES["not_helped"]):
-                continue  # asking for support, or saying it still fails: not the failure itself
-            line = " ".join(text.split())
-            return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
-        return None
-
-
-def fill(name: str, facts: dict) -> str | None:
-    """The value for one of the article's 'Need more help?' items, by the words it names."""
-    lowered = name.lower()
-    for kind, words in CUES["handoff_fill"].items():  # the first kind the item names decides
-        if any(w in lowered for w in words):
-            return facts.get(kind)
-    return None

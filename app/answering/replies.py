@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from app._data import data_file
 from app.answering.contract import Code, Draft, Handoff, HandoffField, Support
-from app.answering.conversation import Reading, fill
+from app.answering.conversation import Reading
+from app.answering.handoff import fill
 
 DRAFTS = data_file("app.answering", "drafts.yaml")
 _ITEM = re.compile(r"^\s*[-*+]\s+(.*\S)\s*$", re.M)

@@ -150,7 +150,7 @@ def recipients_html(answer: Answer | dict) -> str:
 
 
 def _source(s: Source) -> str:
-    link = _plain_wording("citation", article=s.article, section=s.section, url=s.url)
+    link = LABELS["source_link"].format(article=s.article, section=s.section)
     if s.kind == "row" and s.row is not None:  # a table row: its code, then its words
         opening = f'<span class="bb-code">{_e(s.row.code)}</span> {_e(LABELS["in_table"])}'
         body = _words(s.row.meaning, s.row.action)

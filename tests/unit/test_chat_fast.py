@@ -126,6 +126,8 @@ def test_an_exact_code_streams_in_with_its_card_and_sources(ui, services):
     shown = Page(sources).shown
     assert "Common delivery errors" in shown and ARTICLE.title in shown
     assert ARTICLE.section_url("Common delivery errors") in [v for k, v in Page(sources).attrs if k == "href"]
+    # The link names the section alone (the answer's "— " citation dash is not part of it).
+    assert f"{ARTICLE.title} › Common delivery errors" in [t.strip() for t in Page(sources).text]
 
 
 @pytest.mark.parametrize("question,code", [("what is 550 5.7.26?", "550-5.7.26"), ("error 554", "554"),

@@ -211,7 +211,7 @@
       if (seen[key]) return;
       if (Object.keys(seen).length) p.appendChild(document.createTextNode(", "));
       seen[key] = true;
-      p.appendChild(link(s.article + " › " + s.section, s.url));
+      p.appendChild(link(fmt("labels.source_link", { article: s.article, section: s.section }), s.url));
     });
     parent.appendChild(p);
   }

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "chat.png"
+DOCS_CONVERSATION = ROOT / "docs" / "chat-conversation.png"
 
 MEANING_550_511 = ("The email address is invalid or no longer exists. "
                    "It may also happen if there is a typo in the customer’s email address.")
@@ -172,14 +173,18 @@ def test_screenshot_of_a_code_answer(chat):
     expect(bot).to_contain_text(ACTION_550_511)
     expect(chat.locator("#cards .bb-card.bb-exact .bb-meaning")).to_have_text(MEANING_550_511)
     chat.locator("#sources details.bb-source").first.locator(".bb-score").click()  # show a quoted passage
+    _screenshot(chat, "chat.png", DOCS_SCREENSHOT)
+
+
+def _screenshot(page: Page, name: str, docs_copy) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "chat.png"
-    chat.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
+    shot = ARTIFACTS / name
+    page.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
     assert shot.stat().st_size > 10_000
     # The README's copy is committed: refresh it only when asked, so `make test` leaves git clean.
-    if not DOCS_SCREENSHOT.exists() or os.environ.get("UPDATE_SCREENSHOTS"):
-        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(shot, DOCS_SCREENSHOT)
+    if not docs_copy.exists() or os.environ.get("UPDATE_SCREENSHOTS"):
+        docs_copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, docs_copy)
 
 
 def _row(code: str):
@@ -244,5 +249,13 @@ def test_a_three_turn_conversation_code_follow_up_draft(chat, seen, answerer):
     assert chat.evaluate("navigator.clipboard.readText()").strip() == draft.strip()
 
     assert len(chat.get_by_test_id("user").all()) == 3 and len(chat.get_by_test_id("bot").all()) == 3
+    # A drafted message is read whole before it is copied: the block wraps its lines.
+    assert block.locator("pre").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    # For the README: the conversation unscrolled (the chat box is 480 px high on the page).
+    chat.evaluate("""() => { for (const e of document.querySelectorAll('#chat, #chat *')) {
+        const s = getComputedStyle(e);
+        if (e.id === 'chat' || s.overflowY === 'auto' || s.overflowY === 'scroll' || s.height.endsWith('px') && e.scrollHeight > e.clientHeight) {
+          e.style.height = 'auto'; e.style.maxHeight = 'none'; e.style.overflow = 'visible'; } } }""")
+    _screenshot(chat, "chat-conversation.png", DOCS_CONVERSATION)
     assert any("/gradio_api/" in u for u in seen["requests"])
     assert foreign_hosts(seen["requests"] + seen["websockets"]) == []
