@@ -153,7 +153,8 @@ class Recipient(_Model):
     @classmethod
     def of(cls, r) -> "Recipient":
         """From an ``app.codes.bounce.Recipient``."""
-        return cls(**r.to_dict())
+        d = r.to_dict()
+        return cls(**{k: d[k] for k in cls.model_fields})
 
 
 class Limits(_Model):

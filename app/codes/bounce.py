@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from app.codes._mime import Report, dsn_blocks, looks_like_mail, read_report, split_mbox, to_text, unfold
 from app.codes.find import find_codes
+from app.codes.verdict import Verdict
 
 __all__ = ["MAX_RECIPIENTS", "Bounce", "Recipient", "parse_bounce", "read_bounce"]
 
@@ -80,9 +81,11 @@ class Recipient:
     reply_code: str | None  # SMTP reply code, '550'
     diagnostic: str | None  # the server's words, unfolded, at most ~500 characters
     decisive: str  # which code was decisive, and why
+    action: str = "failed"  # RFC 3464 Action: 'failed', 'delayed', 'delivered', 'relayed', 'expanded'
+    verdict: Verdict | None = None  # what to do with the address (app.codes.verdict)
 
-    def to_dict(self) -> dict[str, str | None]:
-        """{"recipient", "status", "reply_code", "diagnostic", "decisive"}."""
+    def to_dict(self) -> dict:
+        """{"recipient", "status", "reply_code", "diagnostic", "decisive", "action", "verdict"}."""
         return asdict(self)
 
 
@@ -106,6 +109,9 @@ class Bounce:
 
     recipients: list[Recipient]  # at most MAX_RECIPIENTS, in the order the bounce lists them
     found: int  # failed recipients named in the part read (more than len(recipients) when capped)
+    # What the message is (app.codes.kind): 'failure', 'delay', 'success', 'autoreply',
+    # 'challenge', 'complaint' or 'not_report'. Only failures and delays have failed recipients.
+    kind: str = "failure"
 
 
 def parse_bounce(text: str | bytes) -> list[Recipient]:

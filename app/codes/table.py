@@ -109,6 +109,7 @@ class Analysis:
     matches: list[CodeMatch]
     recipients: list[Recipient]
     limits: Limits
+    kind: str | None = None  # a pasted message's kind (app.codes.bounce.Bounce.kind); None for a question
 
     def __iter__(self):
         return iter((self.matches, self.recipients))
@@ -204,7 +205,8 @@ class CodeTable:
             codes = find_codes(text)
         examined = self._capped(codes)
         limits = Limits(len(codes), len(examined), bounce.found, len(recipients))
-        return Analysis(self._match_all(examined, text), recipients, limits)
+        kind = bounce.kind if looks_like_bounce_message(text) or recipients else None
+        return Analysis(self._match_all(examined, text), recipients, limits, kind)
 
     def _capped(self, codes: list[FoundCode]) -> list[FoundCode]:
         return codes if self.max_codes is None else codes[: self.max_codes]

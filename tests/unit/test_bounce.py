@@ -384,7 +384,7 @@ def test_a_bounce_within_the_cap_is_read_whole():
 
 def test_recipient_is_frozen_and_has_exactly_the_contract_keys():
     (got,) = parse_bounce("550 5.1.1 user unknown")
-    assert set(got.to_dict()) == {"recipient", "status", "reply_code", "diagnostic", "decisive"}
+    assert set(got.to_dict()) == {"recipient", "status", "reply_code", "diagnostic", "decisive", "action", "verdict"}
     with pytest.raises(AttributeError):
         got.status = "4.0.0"  # type: ignore[misc]
 

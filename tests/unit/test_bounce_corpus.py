@@ -116,7 +116,7 @@ def test_record_parses_to_codes_that_are_in_the_mail(rec, outcomes):
     text = _all_text((DATA / "emails" / rec["id"]).read_bytes())
     for r in o.got:
         assert isinstance(r, Recipient)
-        assert set(r.to_dict()) == {"recipient", "status", "reply_code", "diagnostic", "decisive"}
+        assert set(r.to_dict()) == {"recipient", "status", "reply_code", "diagnostic", "decisive", "action", "verdict"}
         for code in (r.status, r.reply_code):
             assert code is None or code in text
 
