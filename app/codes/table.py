@@ -205,7 +205,8 @@ class CodeTable:
             codes = find_codes(text)
         examined = self._capped(codes)
         limits = Limits(len(codes), len(examined), bounce.found, len(recipients))
-        kind = bounce.kind if looks_like_bounce_message(text) or recipients else None
+        # A question quoting a code is no message: it has no kind (an unnamed "recipient" is the code).
+        kind = bounce.kind if looks_like_bounce_message(text) or any(r.recipient for r in recipients) else None
         return Analysis(self._match_all(examined, text), recipients, limits, kind)
 
     def _capped(self, codes: list[FoundCode]) -> list[FoundCode]:
