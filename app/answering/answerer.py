@@ -214,7 +214,7 @@ class Answerer:
             question=question, answer="", answered=answered, codes=codes, sources=sources,
             recipients=[Recipient.of(r) for r in analysis.recipients], limits=Limits.of(analysis.limits),
             notices=notices, support=support, other_article=other,
-            intent="question" if reading is None else reading.intent,
+            intent="question" if reading is None else reading.intent, message_kind=analysis.kind,
         )
         decided.answer = render.markdown(decided)
         return decided

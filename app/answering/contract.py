@@ -6,9 +6,11 @@ Field names and meanings are the ones the JSON API has always had; what is
 new is added beside them. A source says what it is (``kind``: a table ``row``,
 with its ``code`` and the ``row`` itself, or an article ``section``), and every
 row says where it is in the article (``section``, ``url``), so no client has to
-match texts or parse the Markdown to find out. The answerer decides the
-structured parts; ``answering.render`` writes the ``answer`` text (Markdown)
-from them alone.
+match texts or parse the Markdown to find out. A pasted bounce's recipients
+carry their ``action`` and a ``verdict`` (Bouncebot's reading: not the
+article's words), and the answer and the look-up say what the pasted message
+is (``message_kind``). The answerer decides the structured parts;
+``answering.render`` writes the ``answer`` text (Markdown) from them alone.
 
 ``tests/integration/test_contract_compat.py`` holds every recorded field of
 the old JSON in place.
@@ -20,9 +22,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.codes.verdict import RETRY
+
 __all__ = [
     "Answer", "AskRequest", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
-    "Row", "Source", "Support", "Text", "Turn",
+    "Row", "Source", "Support", "Text", "Turn", "Verdict",
 ]
 
 
@@ -37,6 +41,9 @@ def _valid_text(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_valid_text)]
 Severity = Literal["permanent", "temporary", "success", "unknown"]
+MESSAGE_KIND = ("What a pasted message is (app.codes.kind): failure, delay (a delay warning), success (a report of "
+                "delivery), autoreply (out of office), challenge (challenge-response), complaint (an ARF spam "
+                "complaint) or not_report (no delivery report); None for a question")
 
 
 class _Model(BaseModel):
@@ -141,18 +148,41 @@ class Source(_Model):
     score: float
 
 
+class Verdict(_Model):
+    """What a recipient's failure means for the address and what to do next: Bouncebot's
+    reading of the bounce (``app.codes.verdict``), never the article's words."""
+
+    reason: str = Field(description="Why delivery failed, in Sisimai's taxonomy: userunknown, mailboxfull, "
+                        "filtered, blocked, expired, hostunknown, authfailure, spamdetected, ...; "
+                        "undefined when the bounce does not tell")
+    hard: bool = Field(description="A hard bounce: the failure is permanent for this address")
+    retry: Literal[RETRY] = Field(description="Whether resending can help: no (use another address or channel), "
+                                  "after_fix (once the cause is fixed), later (a temporary condition), "
+                                  "wait (not failed yet: the sending server keeps trying)")
+    suppress: bool = Field(description="The address belongs on a suppression list now")
+    evidence: str | None = Field(description="The line of the bounce the reason was read from, as pasted "
+                                 "(at most ~200 characters); None when none")
+    basis: str = Field(description="What decided the reason: provider (a provider's documented wording), text "
+                       "(the server's words), status (the enhanced status code), reply (the reply code) or kind "
+                       "(what the message is)")
+
+
 class Recipient(_Model):
-    """A failed recipient of a pasted bounce and its decisive code."""
+    """A recipient of a pasted bounce (failed, or delayed in a delay warning) and its decisive code."""
 
     recipient: str | None
     status: str | None
     reply_code: str | None
     diagnostic: str | None
     decisive: str
+    action: Literal["failed", "delayed", "delivered", "relayed", "expanded"] = Field(
+        default="failed", description="The delivery-status report's Action for this recipient (RFC 3464)")
+    verdict: Verdict | None = Field(default=None, description="What the failure means for the address and what "
+                                    "to do next (Bouncebot's reading, not the article's); None when there is none")
 
     @classmethod
     def of(cls, r) -> "Recipient":
-        """From an ``app.codes.bounce.Recipient``."""
+        """From an ``app.codes.bounce.Recipient`` (its ``verdict`` an ``app.codes.verdict.Verdict`` or None)."""
         d = r.to_dict()
         return cls(**{k: d[k] for k in cls.model_fields})
 
@@ -230,6 +260,7 @@ class Answer(_Model):
         default="question", description="What the message was taken to be, given the conversation")
     draft: Draft | None = Field(default=None, description="For intent draft: a message for the customer")
     handoff: Handoff | None = Field(default=None, description="For intent handoff: the support request")
+    message_kind: str | None = Field(default=None, description=MESSAGE_KIND)
 
     @property
     def exact(self) -> bool:
@@ -248,3 +279,4 @@ class Lookup(_Model):
     codes: list[Code]
     recipients: list[Recipient]
     limits: Limits
+    message_kind: str | None = Field(default=None, description=MESSAGE_KIND)

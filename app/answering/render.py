@@ -6,7 +6,8 @@ them out, and nothing here decides anything.
 - ``lookup_text(lookup)``: ``bouncebot lookup``'s plain-text lines.
 - The pieces every surface shares (``plain``, ``severity_label``,
   ``basis_label``, ``table_row``, ``recipient_code``, ``LABELS``), so the chat
-  shows the same words as the Markdown and the CLI.
+  shows the same words as the Markdown and the CLI; a pasted bounce's
+  recipients and message kind are written by ``render_bounce``.
 
 All wording is in ``data/wording.yaml``. The table's words are never changed:
 rows and passages are quoted as they are, and wording templates lose their
@@ -17,23 +18,21 @@ from __future__ import annotations
 
 import re
 
-from app._data import data_file
-from app.answering.contract import Answer, Code, Lookup, Notice, Recipient, Source, Support
+from app.answering import render_bounce
+from app.answering.contract import Answer, Code, Lookup, Notice, Source, Support
+from app.answering.render_bounce import recipient_code
+from app.answering.wording import LABELS, WORDING, plain
 
 __all__ = [
     "LABELS", "WORDING", "basis_label", "lookup_text", "markdown", "notice", "plain", "quote", "recipient_code",
     "severity_label", "table_row",
 ]
 
-WORDING = data_file("app.answering", "wording.yaml")
-LABELS = WORDING["labels"]
 FALLBACK_ARTICLE = "Common Email Delivery Errors"  # named in "I don't know" when the KB has no support section
 # The caps are said together, recipients first, in one paragraph after the codes.
 CAPS = ("recipients_capped", "codes_capped")
 NOTICE_WORDING = {"recipients_capped": "limits_recipients", "codes_capped": "limits_codes",
                   "search_unavailable": "search_unavailable"}
-_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
-_EMPHASIS = re.compile(r"(\*\*|\*|`)(.+?)\1")
 
 
 # ------------------------------------------------------------ shared pieces
@@ -41,12 +40,6 @@ _EMPHASIS = re.compile(r"(\*\*|\*|`)(.+?)\1")
 def quote(text: str) -> str:
     """``text`` as a Markdown block quote, blank lines included."""
     return "\n".join("> " + line if line else ">" for line in text.split("\n"))
-
-
-def plain(template: str) -> str:
-    """A wording template without its Markdown: ``**x**``, ``*x*``, `` `x` `` become x,
-    ``[x](url)`` becomes x. For the wording only, before it is filled in."""
-    return _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", template)).strip()
 
 
 def severity_label(severity: str) -> str:
@@ -59,11 +52,6 @@ def basis_label(basis: str) -> str:
 
 def table_row(row_code: str) -> str:
     return LABELS["table_row"].format(row_code=row_code)
-
-
-def recipient_code(r: Recipient) -> str:
-    """A recipient's decisive codes as the bounce gave them ('550 5.1.1'); '' when none."""
-    return " ".join(x for x in (r.reply_code, r.status) if x)
 
 
 def notice(kind: str, **values) -> Notice:
@@ -87,13 +75,16 @@ def markdown(answer: Answer, small_talk: str | None = None) -> str:
     Small talk, drafts, hand-offs and follow-ups have their own shapes (``_conversation``);
     the rest is the single-turn answer:
 
-    In order: a block per code; the caps' notice; then, when no code was exact,
-    the search notice and either the passages quoted (``sources``), or "I don't
-    know" (no code, no passage), or the support section (codes, no passage)."""
+    In order: for a pasted message, what it is when it is not a failure and its
+    recipients with Bouncebot's reading (``render_bounce.lead``); a block per code;
+    the caps' notice; then, when no code was exact, the search notice and either the
+    passages quoted (``sources``), or "I don't know" (no code, no passage), or the
+    support section (codes, no passage)."""
     if answer.intent != "question" and (answer.intent != "follow_up" or any(c.from_history for c in answer.codes)
                                         or not answer.codes):
         return _conversation(answer, small_talk)
-    parts = [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
+    parts = render_bounce.lead(answer.message_kind, answer.recipients)
+    parts += [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
     caps = [n.text for kind in CAPS for n in answer.notices if n.kind == kind]
     if caps:
         parts.append(" ".join(caps))
@@ -212,14 +203,18 @@ def _handoff(answer: Answer) -> str:
 # --------------------------------------------------------------- plain text
 
 def lookup_text(lookup: Lookup) -> str:
-    """``bouncebot lookup``'s lines: the recipients of a bounce, then each code
-    with the table's words, or marked as not in the table with general guidance."""
+    """``bouncebot lookup``'s lines: what a pasted message is when it is not a failure,
+    the recipients of a bounce (each with Bouncebot's reading, when it has one), then
+    each code with the table's words, or marked as not in the table with general guidance."""
     cli = WORDING["cli"]
-    lines = []
+    kind = render_bounce.kind_sentence(lookup.message_kind)
+    lines = [plain(kind)] if kind else []
     for r in lookup.recipients:
         if r.recipient or len(lookup.recipients) > 1:
-            lines.append(cli["recipient"].format(recipient=r.recipient or LABELS["recipient_not_named"],
-                                                 code=recipient_code(r) or LABELS["no_code"], decisive=r.decisive))
+            recipient = render_bounce.one_line(r.recipient) if r.recipient else LABELS["recipient_not_named"]
+            lines.append(cli["recipient"].format(recipient=recipient, code=recipient_code(r) or LABELS["no_code"],
+                                                 decisive=r.decisive))
+            lines += render_bounce.lookup_lines(r)
     if not lookup.codes:
         lines.append(LABELS["no_codes"])
     for c in lookup.codes:

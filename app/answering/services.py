@@ -76,7 +76,7 @@ def lookup_contract(table: CodeTable, text: str) -> contract.Lookup:
     result = table.analyse(text)
     return contract.Lookup(text=text, codes=[contract.Code.of(m) for m in result.matches],
                            recipients=[contract.Recipient.of(r) for r in result.recipients],
-                           limits=contract.Limits.of(result.limits))
+                           limits=contract.Limits.of(result.limits), message_kind=result.kind)
 
 
 def build(settings: Settings, *, embedder: Embedder | None = None, client=None,

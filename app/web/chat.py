@@ -17,7 +17,9 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
   resolve as on the API; a draft or a support request is a fenced block in
   the answer, which the chat gives a copy button.
 - The code cards, the recipients and the cited sections are built from the
-  answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...),
+  answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...;
+  a recipient's ``verdict`` gets badges and one sentence, under the label
+  that says it is Bouncebot's reading, not the article's),
   never from its Markdown, with the labels every surface shares
   (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``);
   a code carried from an earlier message (``codes[].from_history``) gets the
@@ -34,13 +36,16 @@ import gradio as gr
 
 from app._data import data_file, data_text
 from app.answering.answerer import Answerer
-from app.answering.contract import Answer, Code, Source
+from app.answering.contract import Answer, Code, Recipient, Source
 from app.answering.render import LABELS, WORDING, basis_label, plain, recipient_code, severity_label, table_row
+from app.answering.render_bounce import (badges, evidence_label, kind_sentence, one_line, reason_sentence,
+                                         recipients_label, retry_sentence)
 from app.answering.ports import FeedbackLog
 from app.errors import BadQuestion, BouncebotError
 
 EXAMPLES = data_file("app.web", "examples.yaml")
 CSS = data_text("app.web", "chat.css")
+VERDICT = WORDING["verdict"]  # Bouncebot's reading of a bounce: its labels (render_bounce has its sentences)
 TEXTS = WORDING["chat"]  # the page's own texts; the answer's labels are the shared ones (render.LABELS, ...)
 CARDS_PLACEHOLDER = f'<p class="bb-empty">{html.escape(TEXTS["before_first_question"])}</p>'
 DEFAULT_CONCURRENCY = 8  # questions answered at once (BOUNCEBOT_CHAT_CONCURRENCY); more wait in Gradio's queue
@@ -136,17 +141,38 @@ def code_cards_html(answer: Answer | dict) -> str:
 
 
 def recipients_html(answer: Answer | dict) -> str:
-    """For a pasted bounce (``recipients[]``): each failed recipient, its decisive code and why."""
-    recipients = [r for r in _answer(answer).recipients if r.recipient or r.status or r.reply_code]
-    if not recipients or (len(recipients) == 1 and not recipients[0].recipient):
-        return ""
-    rows = "".join(
-        f'<li><span class="bb-rcpt">{_e(r.recipient or LABELS["recipient_not_named"])}</span>: '
-        f'<span class="bb-code">{_e(recipient_code(r) or LABELS["no_code"])}</span>'
-        f' <span class="bb-why">({_e(r.decisive)})</span></li>'
-        for r in recipients
-    )
-    return f'<div class="bb-recipients"><b>{_e(LABELS["recipients"])}</b><ul>{rows}</ul></div>'
+    """For a pasted message: what it is when it is not a failure (``message_kind``), and each
+    recipient of a bounce (``recipients[]``) with its decisive code and why, and Bouncebot's reading
+    (``verdict``): badges (hard or soft bounce, or the action; suppress or keep) and one sentence."""
+    a = _answer(answer)
+    kind = kind_sentence(a.message_kind)
+    head = f'<p class="bb-kind">{_e(plain(kind))}</p>' if kind else ""
+    recipients = [r for r in a.recipients if r.recipient or r.status or r.reply_code or r.verdict]
+    if not recipients or (len(recipients) == 1 and not recipients[0].recipient):  # a code quoted in a question
+        return f'<div class="bb-recipients">{head}</div>' if head else ""
+    ours = f'<p class="bb-ours">{_e(VERDICT["label"])}</p>' if any(r.verdict for r in recipients) else ""
+    rows = "".join(_recipient(r) for r in recipients)
+    return (f'<div class="bb-recipients">{head}<b>{_e(recipients_label(a.message_kind))}</b>{ours}'
+            f'<ul>{rows}</ul></div>')
+
+
+def _recipient(r: Recipient) -> str:
+    """One recipient: address, code, why; with a verdict, its badges, sentence, next step and evidence."""
+    line = (f'<span class="bb-rcpt">{_e(r.recipient or LABELS["recipient_not_named"])}</span>: '
+            f'<span class="bb-code">{_e(recipient_code(r) or LABELS["no_code"])}</span>'
+            f' <span class="bb-why">({_e(r.decisive)})</span>')
+    v = r.verdict
+    if v is None and r.action == "failed":
+        return f"<li>{line}</li>"
+    marks = "".join(f'<span class="bb-badge bb-verdict bb-{_e(name)}">{_e(label)}</span>' for name, label in badges(r))
+    body = ""
+    if v is not None:
+        body = (f'<div class="bb-verdict-sentence">{_e(plain(reason_sentence(v)))}</div><div class="bb-next">'
+                f'<b>{_e(VERDICT["next_label"])}:</b> {_e(plain(retry_sentence(v)))}</div>')
+        if v.evidence:
+            body += (f'<div class="bb-evidence">{_e(evidence_label(v))}: '
+                     f'<code>{_e(one_line(v.evidence))}</code></div>')
+    return f'<li class="bb-recipient" data-action="{_e(r.action)}">{line}<div class="bb-badges">{marks}</div>{body}</li>'
 
 
 def _source(s: Source) -> str:

@@ -126,11 +126,13 @@ def _script_json(data) -> str:
 
 
 # What the panel shows of wording.yaml, under the file's own names: these sentences and labels shared
-# with the chat and the CLI (without their Markdown), the shared ``labels:`` block, the conversation's
+# with the chat and the CLI (without their Markdown; ``verdict`` and ``message_kinds``: a pasted bounce's
+# recipients and what the message is), the shared ``labels:`` block, the conversation's
 # ``draft:`` and ``handoff:`` blocks, and the ``widget:`` block.
 SHARED_WORDING = ("meaning_label", "action_label", "not_in_table", "general_heading", "general_action_label",
                   "basis_labels", "no_general", "related_line", "passages_intro", "passages_intro_after_codes",
-                  "dont_know", "other_article", "support_intro", "severity_labels", "labels")
+                  "dont_know", "other_article", "support_intro", "severity_labels", "labels", "verdict",
+                  "message_kinds")
 # The conversation's shared labels (drafts, hand-offs): sent when the file has them.
 SHARED_CONVERSATION_WORDING = ("draft", "handoff")
 LOADER_MARK = "/*{{LABELS}}*/{}"  # in widget.js: replaced by the loader's labels when served

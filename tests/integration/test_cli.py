@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -191,7 +190,7 @@ def test_lookup_files_one_object_each_in_order():
     assert out[0]["recipients"][0]["status"] == "5.1.1" and out[0]["recipients"][0]["decisive"]
     assert out[1]["recipients"][0] == {**out[1]["recipients"][0], "status": "5.2.1", "reply_code": "550"}
     assert out[1]["codes"][0]["match"] == "none" and out[1]["codes"][0]["explanation"]["basis"] == "provider"
-    assert all(set(o) == {"file", "codes", "recipients", "limits"} for o in out)
+    assert all(set(o) == {"file", "codes", "recipients", "limits", "message_kind"} for o in out)
     assert not any(o["limits"]["truncated"] for o in out)
 
 

@@ -256,6 +256,32 @@ def test_openapi_lists_the_routes_and_docs_are_local(http):
     assert "cdn" not in docs.text.lower()
 
 
+def test_openapi_shows_the_verdict_and_the_message_kind(http):
+    """Issue 12: a recipient's action and verdict (a typed Verdict), and what a pasted message is."""
+    schemas = http.get("/openapi.json").json()["components"]["schemas"]
+    verdict = schemas["Verdict"]
+    assert list(verdict["properties"]) == ["reason", "hard", "retry", "suppress", "evidence", "basis"]
+    assert all(p.get("description") for p in verdict["properties"].values())
+    assert verdict["properties"]["retry"]["enum"] == ["no", "after_fix", "later", "wait"]
+    recipient = schemas["Recipient"]["properties"]
+    assert list(recipient) == ["recipient", "status", "reply_code", "diagnostic", "decisive", "action", "verdict"]
+    assert recipient["action"]["enum"] == ["failed", "delayed", "delivered", "relayed", "expanded"]
+    assert {"$ref": "#/components/schemas/Verdict"} in recipient["verdict"]["anyOf"]
+    assert recipient["verdict"]["description"] and recipient["action"]["description"]
+    for model in ("Answer", "Lookup"):
+        kind = schemas[model]["properties"]["message_kind"]
+        assert list(schemas[model]["properties"])[-1] == "message_kind" and "not_report" in kind["description"]
+
+
+def test_the_api_sends_the_kind_of_a_pasted_message(http):
+    from .test_lookup import DSN
+
+    d = http.post("/api/ask", json={"question": DSN}).json()
+    assert d["message_kind"] == "failure" and set(d["recipients"][0]) >= {"action", "verdict"}
+    assert http.get("/api/lookup", params={"q": DSN}).json()["message_kind"] == "failure"
+    assert http.get("/api/lookup", params={"q": "how do I get off the bounce list?"}).json()["message_kind"] is None
+
+
 def test_the_widget_api_answers_the_same_contract(http):
     q = {"question": "What does 552 5.2.2 mean?"}
     assert http.post("/widget/api/ask", json=q).json() == http.post("/api/ask", json=q).json()

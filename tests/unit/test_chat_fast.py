@@ -168,6 +168,48 @@ def test_a_pasted_bounce_lists_its_recipients(ui):
     assert answers["1"]["codes"][0]["row"]["code"] == "550-5.1.1"
 
 
+def test_each_recipient_shows_its_verdicts_badges_and_sentence_as_text(services):
+    """Issue 12: per recipient a badge (hard/soft; suppress/keep) and one sentence, labelled as ours."""
+    from app.answering.answerer import Answerer
+
+    from .test_verdict_surfaces import HOSTILE, USER_UNKNOWN, verdict_table
+
+    verdict = dataclasses.replace(USER_UNKNOWN, evidence=HOSTILE)
+    answerer = Answerer(verdict_table(services.table, verdict=verdict), lambda: FakeRetriever(),
+                        support=services.answerer.support)
+    history, cards, _, _, answers = last(ChatUI(answerer).respond(DSN, [], {}))
+    v, page = wording()["verdict"], Page(cards)
+    assert answers["1"]["recipients"][0]["verdict"] == dataclasses.asdict(verdict)
+    classes = [value for name, value in page.attrs if name == "class"]
+    assert "bb-badge bb-verdict bb-hard" in classes and "bb-badge bb-verdict bb-suppress" in classes
+    for text in (v["label"], v["hard"], v["suppress"], v["reasons"]["userunknown"], v["retry"]["no"],
+                 " ".join(HOSTILE.split())):  # the evidence on one line, as it was pasted
+        assert text in page.shown
+    assert {"img", "a", "h1", "em", "strong"}.isdisjoint(page.tags) and "code" in page.tags
+    answer = render(history[1]["content"])  # the bubble: the same verdict, the evidence as code
+    assert v["reasons"]["userunknown"] in answer.shown and "img" not in answer.tags and "h1" not in answer.tags
+
+
+def test_a_delay_warning_and_an_autoreply_say_what_they_are():
+    from app.answering.contract import Answer, Recipient
+    from app.web.chat import recipients_html
+
+    w = wording()
+    delayed = Recipient(recipient="pat@example.org", status="4.2.2", reply_code="452", diagnostic=None,
+                        decisive="why", action="delayed",
+                        verdict={"reason": "mailboxfull", "hard": False, "retry": "wait", "suppress": False,
+                                 "evidence": None, "basis": "status"})
+    page = Page(recipients_html(Answer(question="q", answer="", answered=True, recipients=[delayed],
+                                       message_kind="delay")))
+    assert page.text[:2] == [w["message_kinds"]["delay"], w["labels"]["recipients_delayed"]]
+    classes = [value for name, value in page.attrs if name == "class"]
+    assert "bb-badge bb-verdict bb-delayed" in classes and "bb-badge bb-verdict bb-keep" in classes
+    assert w["verdict"]["hard"] not in page.shown and w["verdict"]["soft"] not in page.shown
+    auto = Page(recipients_html(Answer(question="q", answer="", answered=False, message_kind="autoreply")))
+    assert auto.shown == w["message_kinds"]["autoreply"]
+    assert recipients_html(Answer(question="q", answer="", answered=False, message_kind="failure")) == ""
+
+
 def test_the_conversation_is_kept(ui):
     history, _, _, _, answers = last(ui.respond("What does 550 5.1.1 mean?", [], {}))
     history, cards, _, _, answers = last(ui.respond("and 550 5.7.26?", history, answers))

@@ -138,7 +138,7 @@ def test_lookup_contract_is_the_typed_lookup_with_each_row_located(table):
     result = lookup_contract(table, text)
     assert isinstance(result, Lookup) and Lookup.model_validate(result.model_dump(mode="json")) == result
     d = result.model_dump(mode="json")
-    assert set(d) == {"text", "codes", "recipients", "limits"} and d["text"] == text
+    assert set(d) == {"text", "codes", "recipients", "limits", "message_kind"} and d["text"] == text
     assert d["codes"] == [m.as_contract() for m in table.lookup(text)]
     rows = {r.code: r for r in table.rows}
     exact, untabled = result.codes

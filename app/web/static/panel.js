@@ -195,6 +195,63 @@
     return card;
   }
 
+  // A pasted message: what it is when it is not a failure (``message_kind``), and each recipient of a
+  // bounce with Bouncebot's reading (``verdict``): badges (hard or soft bounce, or the recipient's action;
+  // suppress or keep) and one sentence, under the label saying it is not the article's. Fields and labels
+  // only (``verdict.*``, ``message_kinds.*``); null when there is nothing to show.
+  function verdictBadges(r, v) {
+    var action = /^[a-z]+$/.test(r.action || "") ? r.action : "failed";
+    var first = !v || action !== "failed" ? [action, t("verdict.actions." + action)]
+      : (v.hard === true ? ["hard", t("verdict.hard")] : ["soft", t("verdict.soft")]);
+    var out = [first];
+    if (v) out.push(v.suppress === true ? ["suppress", t("verdict.suppress")] : ["keep", t("verdict.keep")]);
+    return out;
+  }
+
+  function recipientItem(r) {
+    var v = r.verdict && typeof r.verdict === "object" ? r.verdict : null;
+    var li = el("li", "recipient");
+    if (/^[a-z]+$/.test(r.action || "")) li.setAttribute("data-action", r.action);
+    var head = el("div", "recipient-head");
+    head.appendChild(el("span", "rcpt", r.recipient || t("labels.recipient_not_named")));
+    head.appendChild(el("span", "code", [r.reply_code, r.status].filter(Boolean).join(" ") || t("labels.no_code")));
+    verdictBadges(r, v).forEach(function (b) { head.appendChild(el("span", "badge verdict verdict-" + b[0], b[1])); });
+    li.appendChild(head);
+    if (!v) return li;
+    var reasons = (L.verdict && L.verdict.reasons) || {};
+    li.appendChild(el("p", "verdict-sentence", typeof reasons[v.reason] === "string" ? reasons[v.reason]
+      : fmt("verdict.unknown_reason", { reason: v.reason })));
+    var next = el("p", "verdict-next");
+    next.appendChild(el("span", "label", t("verdict.next_label") + ":"));
+    next.appendChild(document.createTextNode(" " + t("verdict.retry." + v.retry)));
+    li.appendChild(next);
+    if (typeof v.evidence === "string" && v.evidence) {
+      var basis = ((L.verdict && L.verdict.basis_labels) || {})[v.basis] || v.basis;
+      var ev = el("p", "evidence", fmt("verdict.evidence_label", { basis_label: basis }) + ": ");
+      ev.appendChild(el("code", null, v.evidence));
+      li.appendChild(ev);
+    }
+    return li;
+  }
+
+  function recipientsBox(a) {
+    var kind = typeof a.message_kind === "string" && a.message_kind !== "failure" ? t("message_kinds." + a.message_kind) : "";
+    var list = (Array.isArray(a.recipients) ? a.recipients : []).filter(function (r) { return r && typeof r === "object"; });
+    // As the answer's Markdown: a lone unnamed recipient is a code quoted in a question (its card says it all).
+    var shown = !(list.length === 1 && !list[0].recipient) &&
+      list.some(function (r) { return r.verdict || (r.action && r.action !== "failed"); });
+    if (!kind && !shown) return null;
+    var box = el("section", "recipients");
+    if (kind) box.appendChild(el("p", "message-kind", kind));
+    if (!shown) return box;
+    box.appendChild(el("p", "recipients-label", t(a.message_kind === "delay" ? "labels.recipients_delayed" : "labels.recipients")));
+    box.appendChild(el("p", "verdict-label", t("verdict.label")));
+    var ul = el("ul", "recipient-list");
+    list.forEach(function (r) { ul.appendChild(recipientItem(r)); });
+    box.appendChild(ul);
+    return box;
+  }
+
   // A table row the search found for a question without that code: the row's own words, as a card.
   function rowPassage(s) {
     var card = cardHead(el("section", "card exact passage-row"), s.code, [["badge intable", t("widget.from_table")]]);
@@ -333,6 +390,8 @@
     bubble.setAttribute("aria-label", t("widget.answer"));
     if (a.draft && typeof a.draft === "object") bubble.appendChild(draftBox(a.draft));
     if (a.handoff && typeof a.handoff === "object") bubble.appendChild(handoffBox(a.handoff));
+    var pasted = recipientsBox(a);
+    if (pasted) bubble.appendChild(pasted);
     var codes = a.codes || [], sources = a.sources || [];
     var exactRows = {};
     codes.forEach(function (c) {

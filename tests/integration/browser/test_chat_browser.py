@@ -259,3 +259,91 @@ def test_a_three_turn_conversation_code_follow_up_draft(chat, seen, answerer):
     _screenshot(chat, "chat-conversation.png", DOCS_CONVERSATION)
     assert any("/gradio_api/" in u for u in seen["requests"])
     assert foreign_hosts(seen["requests"] + seen["websockets"]) == []
+
+
+# A Postfix bounce as it arrives (RFC 3464), for an address the receiving server does not know.
+POSTFIX_DSN = """From: MAILER-DAEMON@mail.example.net (Mail Delivery System)
+To: agent@help.example.com
+Subject: Undelivered Mail Returned to Sender
+Date: Mon,  1 Dec 2026 10:12:03 +0000 (UTC)
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="4A1B2C3D4E.1764583923/mail.example.net"
+
+--4A1B2C3D4E.1764583923/mail.example.net
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mail.example.net.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+                   The mail system
+
+<nobody@example.org>: host mx1.example.org[192.0.2.25] said: 550 5.1.1
+    <nobody@example.org>: Recipient address rejected: User unknown in virtual
+    mailbox table (in reply to RCPT TO command)
+
+--4A1B2C3D4E.1764583923/mail.example.net
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.example.net
+X-Postfix-Queue-ID: 4A1B2C3D4E
+X-Postfix-Sender: rfc822; agent@help.example.com
+Arrival-Date: Mon,  1 Dec 2026 10:12:01 +0000 (UTC)
+
+Final-Recipient: rfc822; nobody@example.org
+Original-Recipient: rfc822;nobody@example.org
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx1.example.org
+Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.org>: Recipient address
+    rejected: User unknown in virtual mailbox table
+
+--4A1B2C3D4E.1764583923/mail.example.net--
+"""
+
+
+def test_a_pasted_bounce_shows_each_recipients_verdict(chat, answerer):
+    """Issue 12: the recipient of a pasted bounce with its badges (hard or soft bounce; suppress or
+    keep) and one sentence, labelled as Bouncebot's reading, on its card and in the answer. What the
+    page must show is the in-process answer to the same text (until the codes layer's verdict is wired
+    in, it has none, and then nor may the page: re-run this once it is)."""
+    from app.answering.contract import Answer
+    from app.answering.render import WORDING, plain
+    from app.answering.render_bounce import badges, evidence_label, one_line, reason_sentence, retry_sentence
+    from app.web.chat import ChatUI
+
+    *_, (_, _, _, _, answers) = ChatUI(answerer).respond(POSTFIX_DSN, [], {})
+    expected = Answer.model_validate(answers["1"])
+    (r,) = expected.recipients
+    assert (r.recipient, r.reply_code, r.status) == ("nobody@example.org", "550", "5.1.1")
+    label = WORDING["verdict"]["label"]
+
+    bot = ask(chat, POSTFIX_DSN)
+    expect(bot).to_contain_text(MEANING_550_511)  # the table's words, as before
+    item = chat.locator("#cards .bb-recipients li").filter(has_text="nobody@example.org")
+    expect(item).to_have_count(1)
+    expect(item.locator(".bb-code")).to_have_text("550 5.1.1")
+    marks = item.locator(".bb-verdict")
+    if r.verdict is None and r.action == "failed":  # no verdict from the codes layer yet: none shown
+        expect(marks).to_have_count(0)
+        expect(chat.locator("#cards .bb-ours")).to_have_count(0)
+        expect(bot).not_to_contain_text(label)
+    else:
+        expect(marks).to_have_text([text for _, text in badges(r)])
+        expect(chat.locator("#cards .bb-ours")).to_have_text(label)
+        if r.verdict is not None:
+            sentence = plain(reason_sentence(r.verdict))
+            expect(item.locator(".bb-verdict-sentence")).to_have_text(sentence)
+            expect(item.locator(".bb-next")).to_contain_text(plain(retry_sentence(r.verdict)))
+            expect(bot).to_contain_text(label)
+            expect(bot).to_contain_text(sentence)
+            if r.verdict.evidence:  # the pasted line, as text: on the card and as code in the answer
+                evidence = one_line(r.verdict.evidence)
+                expect(item.locator(".bb-evidence")).to_have_text(f"{evidence_label(r.verdict)}: {evidence}")
+                expect(bot.locator("code").filter(has_text=evidence)).to_have_count(1)
+    # Nothing pasted became markup: the address in angle brackets is no link, no tag.
+    expect(bot.locator("a[href^='mailto:']")).to_have_count(0)
+    expect(chat.locator("#cards a[href^='mailto:']")).to_have_count(0)
