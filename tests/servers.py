@@ -1,5 +1,6 @@
-"""Real servers on loopback for the API, browser and store tests: the app
-(uvicorn in a thread) and a Chroma server (`chroma run` in a process)."""
+"""Real servers on loopback for the API, browser, store and LLM tests: the app
+(uvicorn in a thread), a Chroma server (`chroma run` in a process) and an
+OpenAI-compatible server over the local GGUF (`python -m app.llm.serve`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -78,3 +80,47 @@ class ChromaServer:
             os.kill(self.proc.pid, signal.SIGCONT)  # a test may have paused it
             self.proc.terminate()
             self.proc.wait(timeout=20)
+
+
+class OpenAICompatibleServer:
+    """`python -m app.llm.serve` (xllamacpp's llama.cpp HTTP server, the verified GGUF) on a free loopback
+    port; ``base_url`` (``.../v1``) once ``/health`` answers 200, that is once the model is loaded."""
+
+    def __init__(self, model_cache: Path | None = None, threads: int = 1, timeout: float = 120):
+        self.port, self.threads, self.timeout = free_port(), threads, timeout
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self.env = {**os.environ, **({"BOUNCEBOT_MODEL_CACHE": str(model_cache)} if model_cache else {})}
+        self.proc: subprocess.Popen | None = None
+        self.output = ""  # what the server printed, once it has stopped
+
+    def __enter__(self) -> "OpenAICompatibleServer":
+        import httpx
+
+        self._log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill and stall the server
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.llm.serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--threads", str(self.threads)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=Path(__file__).resolve().parent.parent,
+        )
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"app.llm.serve did not become healthy on {self.url}: {self.output[-2000:]}")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(timeout=30)
+            self._log.seek(0)
+            self.output = self._log.read().strip()
+            self._log.close()
+            self.proc = None

@@ -3,11 +3,13 @@
 against the layer order:
 
     base (app, app.config, app.errors, app._data)
-      < knowledge < codes < search < ingest < answering < web < cli
+      < knowledge < codes < search < ingest < llm < answering < web < cli
 
-A module may import its own layer and those below it. ``evals`` sits above
-everything and nothing in ``app`` or ``ingest`` imports it, except the CLI's
-``bouncebot eval``, which imports it inside the command and is optional.
+A module may import its own layer and those below it, except that ``llm`` (the
+language-model door) may not import ``ingest``: it stands on base, knowledge,
+codes and search only. ``evals`` sits above everything and nothing in ``app`` or
+``ingest`` imports it, except the CLI's ``bouncebot eval``, which imports it
+inside the command and is optional.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import pytest
 
 from ..conftest import ROOT
 
-LAYERS = ["base", "knowledge", "codes", "search", "ingest", "answering", "web", "cli", "evals"]
+LAYERS = ["base", "knowledge", "codes", "search", "ingest", "llm", "answering", "web", "cli", "evals"]
 OPTIONAL_UPWARD = {("app.cli", "evals.run")}  # `bouncebot eval`: imported in the command, only when asked
+OFF_LIMITS = {("llm", "ingest")}  # below, yet not for it
 
 
 def layer_of(module: str) -> str:
@@ -70,6 +73,10 @@ def upward_imports(source: str, mod: str, is_package: bool = False) -> list[str]
         f"{mod}:{line} imports {target} ({layer_of(target)} is above {layer_of(mod)})"
         for target, line in project_imports(source, mod, is_package)
         if LAYERS.index(layer_of(target)) > mine and (mod, target) not in OPTIONAL_UPWARD
+    ] + [
+        f"{mod}:{line} imports {target} ({layer_of(target)} is off limits to {layer_of(mod)})"
+        for target, line in project_imports(source, mod, is_package)
+        if (layer_of(mod), layer_of(target)) in OFF_LIMITS
     ]
 
 
@@ -94,6 +101,9 @@ def test_imports_point_down(path):
     ("app.search.chroma", "def f():\n    from app.answering.answerer import Answerer", "answering is above search"),
     ("ingest.indexer", "import app.web.server", "web is above ingest"),
     ("app.answering.answerer", "from evals import run", "evals is above answering"),
+    ("app.llm.local", "from app.answering.services import build", "answering is above llm"),
+    ("app.llm.prefix", "def f():\n    from ingest.indexer import ingest", "ingest is off limits to llm"),
+    ("app.search.retrieval", "from ..llm import door", "llm is above search"),
 ])
 def test_the_check_catches_upward_imports(mod, source, problem):
     """The check itself can fail: relative, absolute and function-level upward imports are reported."""
