@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import BadSetting
@@ -108,6 +108,81 @@ def parse_rate(raw: str, name: str = "BOUNCEBOT_WIDGET_RATE") -> tuple[int, int]
     return int(m.group(1)), _RATE_UNITS[m.group(2)]
 
 
+# ------------------------------------------------ the language-model mode (issue 13)
+# The BOUNCEBOT_LLM* variables (table in app/llm/settings.py). Read here with the rest; nothing of
+# app.llm is imported for it, so BOUNCEBOT_LLM=off imports no model code.
+
+LLM_MODES = ("off", "local", "openai")
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # the alias the loopback server answers to
+WARM_TIMEOUT = 600.0  # seconds for the prompt's fixed prefix (about a minute on 2 busy cores), not an answer's
+_URL = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?", re.IGNORECASE)
+
+
+def default_model_cache() -> Path:
+    return Path.home() / ".cache" / "bouncebot" / "models"
+
+
+def _llm_mode(raw: str | None) -> str:
+    mode = (raw or "off").strip().lower()
+    if mode not in LLM_MODES:
+        raise BadSetting(f"BOUNCEBOT_LLM={raw!r}: use off, local or openai.")
+    return mode
+
+
+def _llm_url(raw: str | None, mode: str) -> str | None:
+    url = (raw or "").strip() or None
+    if url is None:
+        if mode == "openai":
+            raise BadSetting("BOUNCEBOT_LLM=openai needs BOUNCEBOT_LLM_URL, an OpenAI-compatible base URL "
+                             "such as http://127.0.0.1:8080/v1.")
+        return None
+    if not _URL.fullmatch(url):
+        raise BadSetting(f"BOUNCEBOT_LLM_URL={raw!r} is not a URL like http://127.0.0.1:8080/v1.")
+    return url.rstrip("/")
+
+
+def _llm_threads(env: dict) -> int:
+    threads = _positive(env, "BOUNCEBOT_LLM_THREADS", 1, int)
+    if threads > (os.cpu_count() or 1) * 2:
+        raise BadSetting(f"BOUNCEBOT_LLM_THREADS={env['BOUNCEBOT_LLM_THREADS']!r} is more than twice this "
+                         f"machine's {os.cpu_count()} cores; use 1 or 2.")
+    return threads
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    mode: str = "off"
+    url: str | None = None
+    model: str = DEFAULT_MODEL
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    threads: int = 1
+    model_cache: Path = field(default_factory=default_model_cache)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "LLMSettings":
+        env = dict(os.environ if env is None else env)
+        d = cls()
+        mode = _llm_mode(env.get("BOUNCEBOT_LLM"))
+        cache = (env.get("BOUNCEBOT_MODEL_CACHE") or "").strip()
+        return cls(
+            mode=mode,
+            url=_llm_url(env.get("BOUNCEBOT_LLM_URL"), mode),
+            model=(env.get("BOUNCEBOT_LLM_MODEL") or "").strip() or d.model,
+            api_key=env.get("BOUNCEBOT_LLM_API_KEY") or None,
+            timeout=_positive(env, "BOUNCEBOT_LLM_TIMEOUT", d.timeout),
+            threads=_llm_threads(env),
+            model_cache=Path(cache).expanduser() if cache else d.model_cache,
+        )
+
+    def with_(self, **changes) -> "LLMSettings":
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True)
 class Settings:
     kb_dir: Path = PROJECT_ROOT / "kb"
@@ -133,6 +208,7 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024  # request bodies on the JSON API; the chat's routes get 8x
     max_history_turns: int = 20  # earlier turns a question is read against; older ones are dropped
     support_email: str | None = None  # SparrowDesk support's address for hand-offs (the article's was lost)
+    llm: LLMSettings = field(default_factory=LLMSettings)  # BOUNCEBOT_LLM*: off unless asked for
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -162,6 +238,7 @@ class Settings:
             max_body_bytes=int(_positive(env, "BOUNCEBOT_MAX_BODY_BYTES", d.max_body_bytes, int)),
             max_history_turns=_non_negative_int(env, "BOUNCEBOT_MAX_HISTORY_TURNS", d.max_history_turns),
             support_email=_email(env.get("BOUNCEBOT_SUPPORT_EMAIL")),
+            llm=LLMSettings.from_env(env),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -184,6 +184,13 @@ class Answerer:
         decided.answer = render.markdown(decided, small_talk=reading.small_talk)
         return decided
 
+    def stream_ask(self, question: str, history=None):
+        """``ask`` as the language-model mode's events (``app.answering.llm.mode``): the answer is
+        both the skeleton and the final one, with no tokens between (the default mode writes none)."""
+        answer = self.ask(question, history).to_dict()
+        yield {"type": "answer_skeleton", "answer": answer}
+        yield {"type": "final", "answer": answer}
+
     def _answer(self, question: str, reading: Reading | None = None, query: str | None = None) -> Answer:
         """A message answered on its own: the look-up, then the article's passages (searched
         with ``query``, the earlier question and this one, when it follows up on a question)."""

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.codes.verdict import RETRY
 
 __all__ = [
-    "Answer", "AskRequest", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
+    "Answer", "AskRequest", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "LLMReport", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
     "Row", "Source", "Support", "Text", "Turn", "Verdict",
 ]
 
@@ -244,6 +244,22 @@ class Handoff(_Model):
     text: str = Field(description="The request as plain text, ready to copy")
 
 
+class LLMReport(_Model):
+    """What the language-model mode did for one answer (``BOUNCEBOT_LLM=local|openai``): None when it is off."""
+
+    model: str = Field(description="The chat model asked (its name or file)")
+    used: bool = Field(description="Whether the model's text is in the shown answer (False: not asked, or it fell back)")
+    fallback: Literal["timeout", "server_error", "unknown_code", "unsupported_sentence", "refused", "empty"] | None = (
+        Field(default=None, description="Why the default mode's answer is shown instead; None when the model's text "
+              "was kept, or when the model was not asked (an answer the model has nothing to add to)"))
+    interventions: list[str] = Field(default_factory=list, description="The guard's checks that fired, such as "
+                                     "'unknown_code:550-5.9.9' or 'unsupported:<first 60 characters of the sentence>'")
+    generated: str | None = Field(default=None, description="The model's text as shown, or the rejected text when "
+                                  "it fell back; None when the model was not asked or gave nothing")
+    ttft_s: float | None = Field(default=None, description="Seconds to the model's first token")
+    total_s: float | None = Field(default=None, description="Seconds to the model's whole text (guard excluded)")
+
+
 class Answer(_Model):
     question: str
     answer: str = Field(description="The whole answer as Markdown, rendered from the fields below")
@@ -261,6 +277,9 @@ class Answer(_Model):
     draft: Draft | None = Field(default=None, description="For intent draft: a message for the customer")
     handoff: Handoff | None = Field(default=None, description="For intent handoff: the support request")
     message_kind: str | None = Field(default=None, description=MESSAGE_KIND)
+    mode: Literal["default", "llm"] = Field(default="default", description="Which mode produced the shown answer: "
+                                            "default (no language model) or llm (the model's text, guarded)")
+    llm: LLMReport | None = Field(default=None, description="What the language-model mode did; None when it is off")
 
     @property
     def exact(self) -> bool:

@@ -24,8 +24,8 @@ from app.answering.render_bounce import recipient_code
 from app.answering.wording import LABELS, WORDING, plain
 
 __all__ = [
-    "LABELS", "WORDING", "basis_label", "lookup_text", "markdown", "notice", "plain", "quote", "recipient_code",
-    "severity_label", "table_row",
+    "LABELS", "WORDING", "basis_label", "fallback_mark", "lookup_text", "markdown", "notice", "plain", "quote",
+    "recipient_code", "severity_label", "small_talk_text", "table_row", "with_lead",
 ]
 
 FALLBACK_ARTICLE = "Common Email Delivery Errors"  # named in "I don't know" when the KB has no support section
@@ -156,10 +156,7 @@ def fenced(text: str) -> str:
 
 def _conversation(answer: Answer, small_talk: str | None) -> str:
     if answer.intent == "small_talk":  # small_talk: greeting, thanks or help (the opening line)
-        w = WORDING["small_talk"]
-        kind = small_talk if small_talk in ("greeting", "thanks", "help") else "help"
-        examples = "\n".join(f"- {e}" for e in w["examples"])
-        return f"{w[kind]} {w['what'].format(article=FALLBACK_ARTICLE)}\n\n{w['try']}\n\n{examples}"
+        return small_talk_text(small_talk)
     if answer.intent == "draft":
         return _draft(answer)
     if answer.intent == "handoff":
@@ -176,6 +173,26 @@ def _conversation(answer: Answer, small_talk: str | None) -> str:
         parts.append(quote(s.text) + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section,
                                                                           url=s.url))
     return "\n\n".join(parts)
+
+
+def small_talk_text(kind: str | None, opening: str | None = None) -> str:
+    """The small-talk reply: its opening (the wording's, or ``opening``, the model's), then the examples."""
+    w = WORDING["small_talk"]
+    kind = kind if kind in ("greeting", "thanks", "help") else "help"
+    examples = "\n".join(f"- {e}" for e in w["examples"])
+    opening = opening or f"{w[kind]} {w['what'].format(article=FALLBACK_ARTICLE)}"
+    return f"{opening}\n\n{w['try']}\n\n{examples}"
+
+
+def with_lead(lead: str, answer_markdown: str) -> str:
+    """The language model's short answer above the decided answer (its rows and passages, verbatim)."""
+    return f"{lead.strip()}\n\n{answer_markdown}"
+
+
+def fallback_mark(reason: str, answer_markdown: str) -> str:
+    """The default mode's answer, marked as shown without the language model's text, and why."""
+    w = WORDING["llm"]
+    return w["fallback"].format(why=w["fallback_reasons"][reason]) + "\n\n" + answer_markdown
 
 
 def _draft(answer: Answer) -> str:

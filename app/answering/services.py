@@ -80,14 +80,18 @@ def lookup_contract(table: CodeTable, text: str) -> contract.Lookup:
 
 
 def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
-          ingest_first: bool = False) -> Services:
+          ingest_first: bool = False, chat_model=None) -> Services:
     """The services for ``settings``; ``embedder`` and ``client`` (a Chroma client)
     default to the ones the settings name, made when first needed.
 
     ``ingest_first``: index the knowledge base first, embedding only what the
     index lacks (nothing when it is up to date), as ``bouncebot ingest`` does.
     Without it a missing or stale index is refused on the first search
-    (``IndexNotReady``: "run `bouncebot ingest`")."""
+    (``IndexNotReady``: "run `bouncebot ingest`").
+
+    With ``BOUNCEBOT_LLM`` on (``settings.llm``), or a ``chat_model`` given (a LangChain chat model),
+    the answerer is the language-model mode's (``app.answering.llm``); the model is made and its
+    prompt prefix warmed here, once. With it off nothing of the model's stack is imported."""
     from app.search.embeddings import Embedder as MiniLMEmbedder
 
     embedder = embedder if embedder is not None else MiniLMEmbedder.from_settings(settings)
@@ -142,4 +146,23 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
         max_history_turns=settings.max_history_turns,
         support_email=settings.support_email,
     )
+    if chat_model is not None or settings.llm.enabled:
+        answerer = with_llm(settings, answerer, embedder, chat_model)
     return Services(settings, table, answerer, embedder, guard)
+
+
+def with_llm(settings: Settings, answerer: Answerer, embedder: Embedder, chat_model=None):
+    """The language-model mode over ``answerer``: ``chat_model``, or the one ``settings.llm`` names,
+    made and warmed now (the fixed prefix processed once, or restored from its saved KV cache)."""
+    from app.answering.llm.guard import Guard
+    from app.answering.llm.mode import LLMAnswerer
+    from app.llm.prefix import prefix_messages
+
+    prefix = prefix_messages(settings.kb_dir)
+    if chat_model is None:
+        from app.llm.door import make_chat_model, warm
+
+        chat_model = make_chat_model(settings.llm)
+        warm(chat_model, prefix)
+    return LLMAnswerer(answerer, chat_model, Guard(embedder.embed_documents), prefix, timeout=settings.llm.timeout,
+                       name=settings.llm.model)

@@ -87,7 +87,8 @@ def test_a_recipient_carries_its_action_and_verdict_after_the_old_fields():
 
 
 def test_the_answer_and_the_lookup_say_what_the_message_is_after_their_old_fields():
-    assert list(Answer.model_fields)[-1] == "message_kind" and list(Lookup.model_fields)[-1] == "message_kind"
+    assert list(Answer.model_fields)[-3:] == ["message_kind", "mode", "llm"]  # issue 13's two after it
+    assert list(Lookup.model_fields)[-1] == "message_kind"
     assert Answer(question="q", answer="a", answered=True).message_kind is None
 
 

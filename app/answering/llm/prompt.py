@@ -1,0 +1,93 @@
+"""What the model is asked for one message, decided from the default mode's answer.
+
+``task_for(answer, history)`` is ``None`` when the model has nothing to add (a refusal, a
+hand-off, a pasted bounce, an answer with no cited passage): the default answer stands. Else a
+``Task``: the kind of text (``lead``: a short answer above the rows and passages; ``draft``: the
+customer's message; ``small_talk``), the message after the fixed prefix (the passages and rows,
+the conversation, the rules: wording in ``data/wording.yaml``, ``llm.prompt``), the codes the
+text may name and the sentences it must be supported by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.answering.contract import Answer, Source, Turn
+from app.answering.wording import WORDING
+
+HISTORY_TURNS = 4  # the newest turns the model reads
+TURN_CHARS = 400  # each cut to this many characters
+QUESTION_CHARS = 1500  # a pasted text beyond this is cut in the prompt (never in the answer)
+MAX_TOKENS = {"lead": 120, "draft": 160, "small_talk": 60}
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str  # lead | draft | small_talk
+    text: str  # the message after the fixed prefix
+    codes: tuple[str, ...]  # the codes the text may name: the answer's exact ones
+    reference: tuple[str, ...]  # what every sentence must be supported by
+
+    @property
+    def max_tokens(self) -> int:
+        return MAX_TOKENS[self.kind]
+
+
+def exact_codes(answer: Answer) -> tuple[str, ...]:
+    """The codes the answer holds as exact matches of the table, and their rows' codes."""
+    codes = [c.code for c in answer.codes if c.match == "exact"] + [c.row.code for c in answer.codes if c.row]
+    codes += [s.row.code for s in answer.sources if s.kind == "row" and s.row is not None]
+    return tuple(dict.fromkeys(codes))
+
+
+def _passage(s: Source) -> str:
+    w = WORDING["llm"]["prompt"]
+    if s.kind == "row" and s.row is not None:
+        return w["row"].format(code=s.row.code, meaning=s.row.meaning, action=s.row.action)
+    if s.focused:  # the sentences the answer quotes; the whole section is in the prompt's fixed prefix
+        return w["section"].format(section=s.section, text=s.focused)
+    return w["section_named"].format(section=s.section)
+
+
+def _reference(s: Source) -> list[str]:
+    return [s.row.meaning, s.row.action] if s.kind == "row" and s.row is not None else [s.text]
+
+
+def _history(history: list[Turn]) -> list[str]:
+    w = WORDING["llm"]["prompt"]
+    turns = [t for t in history if t.content.strip()][-HISTORY_TURNS:]
+    if not turns:
+        return []
+    lines = [w["turn"].format(role=t.role, content=" ".join(t.content.split())[:TURN_CHARS]) for t in turns]
+    return [w["history"], "\n".join(lines)]
+
+
+def _message(answer: Answer, history: list[Turn], codes: tuple[str, ...], instruction: str) -> str:
+    w = WORDING["llm"]["prompt"]
+    parts = []
+    if answer.sources:
+        parts += [w["passages"], "\n".join(f"- {_passage(s)}" for s in answer.sources)]
+    parts += _history(history)
+    parts.append(w["question"].format(question=answer.question[:QUESTION_CHARS]))
+    parts.append(w["codes"].format(codes=", ".join(codes)) if codes else w["no_codes"])
+    parts.append(instruction)
+    return "\n\n".join(parts)
+
+
+def task_for(answer: Answer, history: list[Turn]) -> Task | None:
+    """What the model writes for this answer, or None when the default answer stands alone."""
+    w = WORDING["llm"]["prompt"]
+    codes = exact_codes(answer)
+    if answer.intent == "small_talk":
+        reference = (WORDING["small_talk"]["what"], WORDING["small_talk"]["help"], WORDING["small_talk"]["greeting"])
+        return Task("small_talk", _message(answer, history, (), w["small_talk"]), (), reference)
+    if answer.intent == "draft" and answer.draft is not None:
+        instruction = w["draft"].format(channel=w["channels"][answer.draft.channel], template=answer.draft.text)
+        reference = [answer.draft.text] + [r for s in answer.sources for r in _reference(s)]
+        return Task("draft", _message(answer, history, codes, instruction), codes, tuple(reference))
+    if answer.intent == "handoff" or not answer.answered or not answer.sources:
+        return None  # a refusal, a hand-off or the codes alone: nothing for the model to connect
+    if answer.message_kind is not None or any(r.recipient for r in answer.recipients):
+        return None  # a pasted message: its reading is the answer, recipient by recipient
+    reference = tuple(r for s in answer.sources for r in _reference(s))
+    return Task("lead", _message(answer, history, codes, w["lead"]), codes, reference)
