@@ -87,3 +87,13 @@ def server(services, feedback_log):
 
     with LiveServer(create_app(services, feedback_log)) as s:
         yield s
+
+
+def run_coroutine(coro):
+    """``asyncio.run(coro)`` on a thread of its own: a browser test earlier in the run (Playwright's
+    sync API) leaves an event loop on the main thread, where ``asyncio.run`` refuses to start."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -139,7 +139,7 @@ def test_openapi_shows_the_contract_types(http):
     assert body.endswith("/AskRequest") and set(schemas["AskRequest"]["properties"]) == {"question", "history"}
     assert schemas["Turn"]["properties"]["role"]["enum"] == ["user", "assistant"]
     assert {"question", "answer", "answered", "codes", "sources", "recipients", "limits", "notices", "support",
-            "other_article", "intent", "draft", "handoff", "message_kind"} == set(schemas["Answer"]["properties"])
+            "other_article", "intent", "draft", "handoff", "message_kind", "mode", "llm"} == set(schemas["Answer"]["properties"])
     assert schemas["Source"]["properties"]["kind"]["enum"] == ["row", "section"]
     assert set(schemas["Lookup"]["properties"]) == {"text", "codes", "recipients", "limits", "message_kind"}
 

@@ -7,8 +7,6 @@ and fail instead when CI is set."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import importlib.util
 import os
 import time
@@ -20,7 +18,7 @@ from app.llm.door import make_chat_model, warm
 from app.errors import LLMFailed, ModelNotInstalled
 from app.llm.settings import LLMSettings
 
-from ..conftest import KB
+from ..conftest import KB, run_coroutine
 from ..servers import OpenAICompatibleServer
 
 pytestmark = pytest.mark.slow
@@ -82,9 +80,7 @@ def test_the_local_model_streams_token_by_token(local, grounded):
     async def collect():
         return [c.content async for c in local.astream(grounded, max_tokens=12) if c.content]
 
-    # On a thread of its own: a browser test earlier in the run leaves an event loop on this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        assert len(pool.submit(asyncio.run, collect()).result()) > 1
+    assert len(run_coroutine(collect())) > 1
 
 
 def test_the_warmed_prefix_is_reused_so_a_question_pays_for_its_own_tokens(local):

@@ -24,7 +24,7 @@ from app.errors import ModelFileCorrupt, ModelNotInstalled, ModelUnavailable
 from app.llm.model_file import ModelSpec, ensure_model, is_verified, locate_parts, marker_path
 from app.llm.settings import LLMSettings
 
-from ..conftest import ROOT
+from ..conftest import ROOT, run_coroutine
 
 # Each part's data file has a name that sorts against the part order: the join follows the parts.
 PARTS = {"fake-part1": ("zz.bin", b"GGUF" + b"a" * 1000), "fake-part2": ("mm.bin", b"b" * 777),
@@ -379,7 +379,6 @@ def test_an_answer_is_the_stream_gathered_with_its_usage(fake_model):
 
 
 def test_tokens_stream_one_by_one_sync_and_async(fake_model):
-    import asyncio
 
     model = fake_model(FakeServer(words=("a", "b", "c")))
     assert [c.content for c in model.stream("hi") if c.content] == ["a", "b", "c"]
@@ -387,7 +386,7 @@ def test_tokens_stream_one_by_one_sync_and_async(fake_model):
     async def collect():
         return [c.content async for c in model.astream("hi") if c.content]
 
-    assert asyncio.run(collect()) == ["a", "b", "c"]
+    assert run_coroutine(collect()) == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("server,problem", [
