@@ -7,6 +7,11 @@ The load figures (requests/s, p50/p95 and errors of ``POST /api/ask`` with 1,
 10 and 50 clients at once, against a live ``bouncebot serve``) are what shows
 a throughput regression; the reference on 2 cores was 150-212 requests/s,
 p95 14 ms at 1 client and 392 ms at 50, 0 errors.
+
+The bounce parsing figures (``read_bounce``, CPU seconds per MB of input) are
+over the corpus messages beside the project as they are (the baseline), the
+same messages mutated and the hostile shapes of ``tests/unit/_mutate.py``;
+the worst per MB is what shows a parse that stopped being linear.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ FREE_FORM = [
 ]
 CODE_QUESTIONS = ["What does 550-5.1.1 mean?", "bounced with 421 4.7.28", "got 5.2.2 from their server"]
 LOAD_CLIENTS = (1, 10, 50)
+BOUNCE_GROWTH = 4  # each hostile shape at its size (tests/unit/_mutate.size_of) and 4 times it, as the tests
+BOUNCE_RUNS = 3  # the best of these runs, per input ...
+BOUNCE_ENOUGH = 0.5  # ... or of those that add up to this many CPU seconds
+BOUNCE_BIG = 100 * 1024  # inputs this large or larger: the fixed cost of a call no longer decides their time per MB
 
 
 def per_call(fn, arg_list, repeat: int) -> list[float]:
@@ -227,11 +236,73 @@ def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
         proc.wait(timeout=20)
 
 
+def per_mb(fn, arg) -> tuple[float, int]:
+    """(CPU seconds per MB of ``arg`` that ``fn(arg)`` takes, the best of
+    BOUNCE_RUNS runs, or of those that add up to BOUNCE_ENOUGH seconds;
+    ``arg``'s size in bytes)."""
+    size = len(arg.encode("utf-8", "surrogatepass") if isinstance(arg, str) else arg)
+    best, spent = float("inf"), 0.0
+    for _ in range(BOUNCE_RUNS):
+        t = time.process_time()
+        fn(arg)
+        took = time.process_time() - t
+        best, spent = min(best, took), spent + took
+        if spent >= BOUNCE_ENOUGH:  # far above timer noise: more runs would only cost time
+            break
+    return best / max(size, 1) * 1e6, size
+
+
+def bounce_figures() -> dict:
+    """``read_bounce`` per MB, as (seconds, size, what): each corpus message as
+    it is, each mutated (and the huge mutations); each hostile shape at its
+    size and BOUNCE_GROWTH times it, by shape."""
+    if str(ROOT) not in sys.path:  # the hostile inputs live with the tests
+        sys.path.insert(0, str(ROOT))
+    from app.codes.bounce import read_bounce
+    from tests.unit import _mutate
+
+    def timed(cases):
+        return [(*per_mb(read_bounce, raw), what) for what, raw in cases]
+
+    cases = list(_mutate.sweep())  # each message, then the same message mutated
+    heavy = [_mutate.heavy_case(name) for name in sorted(_mutate.HEAVY)] if cases else []
+    shapes = {name: timed((name, make(n)) for n in (_mutate.size_of(name), BOUNCE_GROWTH * _mutate.size_of(name)))
+              for name, make in _mutate.SHAPES.items()}
+    return {"plain": timed(cases[0::2]), "mutated": timed(cases[1::2] + heavy), "shapes": shapes,
+            "corpus": _mutate.DATA}
+
+
+def bounce_rows(f: dict) -> None:
+    shaped = [x for runs in f["shapes"].values() for x in runs]
+    base = statistics.median(s for s, _, _ in f["plain"] or shaped)
+    print(f"\nBounce parsing: read_bounce, CPU seconds per MB (10^6 bytes) of input, the best of {BOUNCE_RUNS} runs "
+          f"each (of fewer past {BOUNCE_ENOUGH:g} s); the baseline is the median over the corpus messages as they are")
+    if f["plain"]:
+        row(f"corpus messages as they are, {len(f['plain'])} (baseline)", [s for s, _, _ in f["plain"]], base)
+        row(f"corpus messages mutated, {len(f['mutated'])}", [s for s, _, _ in f["mutated"]], base)
+    else:
+        print(f"  (no corpus at {f['corpus']}: the baseline is the median over the hostile shapes)")
+    row(f"hostile shapes, {len(f['shapes'])}, at n and {BOUNCE_GROWTH}n bytes", [s for s, _, _ in shaped], base)
+    for name, ((s1, n1, _), (s2, n2, _)) in f["shapes"].items():
+        growth = s2 * n2 / max(s1 * n1, 1e-9)  # of the time: linear about BOUNCE_GROWTH, quadratic its square
+        print(f"    {name:<62} {n1 / 1e6:5.3f} MB {fmt(s1)}/MB  {n2 / 1e6:5.3f} MB {fmt(s2)}/MB  "
+              f"time x{growth:4.1f}  ratio {max(s1, s2) / base:7.3g}x")
+    every = f["plain"] + f["mutated"] + shaped
+    for label, pool in (("any size (a call's fixed cost decides a small input's)", every),
+                        (f"inputs of {BOUNCE_BIG // 1024} KB or more", [x for x in every if x[1] >= BOUNCE_BIG])):
+        s, size, what = max(pool)
+        print(f"  worst per MB, {label}: {fmt(s).strip()} per MB, {s / base:.3g}x the baseline: {what} ({size:,} bytes)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--load-seconds", type=float, default=10.0, help="how long each load level runs")
+    ap.add_argument("--bounce-only", action="store_true", help="only the bounce parsing figures (no model, no server)")
     args = ap.parse_args(argv)
+    if args.bounce_only:
+        bounce_rows(bounce_figures())
+        return 0
 
     from app.config import Settings
     from app.codes.table import CodeTable
@@ -300,6 +371,7 @@ def main(argv=None) -> int:
           f"median {fmt(inproc)}")
     for r in served["loads"]:
         load_row(r, inproc, inproc_rate)
+    bounce_rows(bounce_figures())
     return 0
 
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 from app.codes.addresses import from_mail_system
 from app.codes.choose import choose
-from app.codes.decode import Report, looks_like_mail, read_report, split_mbox, to_text
+from app.codes.decode import Report, looks_like_mail, message_text, read_report, split_mbox, to_text
 from app.codes.kind import action_of, kind_of
 from app.codes.recipients import pull
 from app.codes.registry import named_providers
@@ -140,7 +140,7 @@ def _read_message(text: str, depth: int, room: int, kind: str | None = None) -> 
     named = 0
     for message in report.attached:
         try:
-            attached = to_text(message.as_string())
+            attached = message_text(message)
         except Exception:  # noqa: BLE001 - a broken attachment is no bounce
             continue
         more, count, _ = _read_message(attached, depth + 1, room - len(inner), kind)
@@ -160,19 +160,23 @@ def _read_report(report: Report, room: int, coded_only: bool, kind: str) -> tupl
     total = 0
     context: tuple[str, set[str]] | None = None  # what every verdict reads, worked out once
     for candidate, codes in pull(report, lines, scan_lines(lines)):
-        choice = choose(candidate.block, codes) if coded_only or not candidate.address or len(out) < room else None
-        if choice and not (choice.status or choice.reply_code) and (coded_only or not candidate.address):
+        if len(out) >= room:  # past the cap: counted, never read (choosing each one's code is quadratic)
+            block = candidate.block or {}
+            total += bool(candidate.address and not coded_only or codes or block.get("status", "").strip()
+                          or block.get("diagnostic-code"))
+            continue
+        choice = choose(candidate.block, codes)
+        if not (choice.status or choice.reply_code) and (coded_only or not candidate.address):
             continue
         total += 1
-        if len(out) < room:
-            if context is None:
-                text = "\n".join([report.text[:MAX_SCANNED], *report.dsn])
-                context = (text, named_providers(text))
-            action = action_of(candidate.block or {}, kind)
-            status, reply, diagnostic, _ = choice
-            verdict = decide(status, reply, diagnostic, action=action, kind=kind, text=context[0],
-                             providers=context[1])
-            out.append(Recipient(candidate.address, *choice, action=action, verdict=verdict))
+        if context is None:
+            text = "\n".join([report.text[:MAX_SCANNED], *report.dsn])
+            context = (text, named_providers(text))
+        action = action_of(candidate.block or {}, kind)
+        status, reply, diagnostic, _ = choice
+        verdict = decide(status, reply, diagnostic, action=action, kind=kind, text=context[0],
+                         providers=context[1])
+        out.append(Recipient(candidate.address, *choice, action=action, verdict=verdict))
     return out, total
 
 

@@ -235,6 +235,10 @@ def _walk(part, texts: list[str], html_texts: list[str], report: Report, depth: 
 def _decoded(part) -> str:
     raw = part.get_payload()
     declared = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if isinstance(raw, str) and declared not in ("base64", "quoted-printable", "x-uuencode", "uuencode", "uue"):
+        # Text as it was given (7bit, 8bit, binary, none): email's decode=True would write every
+        # character beyond Latin-1 as a \uXXXX escape ('宛先：a@b' read as 'uff1aa@b').
+        return to_text(raw)
     if declared == "base64" and isinstance(raw, str) and _NOT_BASE64.search(raw):
         data = None  # text declared base64: email would join its lines into one
     else:
@@ -378,3 +382,16 @@ def dsn_blocks(text: str) -> list[dict[str, str]]:
     if current:
         blocks.append(current)
     return [{k: unfold(" ".join(v)) for k, v in b.items()} for b in blocks]
+
+
+MAX_HEADER_CHARS = 4096  # of one header of an attached message, when it is written out again
+
+
+def message_text(message) -> str:
+    """An attached message (``email.message.Message``) as text again. Header values are cut to
+    MAX_HEADER_CHARS first: the standard library folds a long header in time quadratic in its
+    length (a 200 KB Subject took 35 s), and a bounce's reading never needs more of one."""
+    for name, value in list(message.items()):
+        if len(str(value)) > MAX_HEADER_CHARS:
+            message.replace_header(name, str(value)[:MAX_HEADER_CHARS])
+    return to_text(message.as_string())

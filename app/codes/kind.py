@@ -44,7 +44,7 @@ import re
 from functools import lru_cache
 
 from app._data import data_file
-from app.codes.decode import Report, dsn_blocks, read_report, to_text
+from app.codes.decode import Report, dsn_blocks, message_text, read_report
 from app.codes.find import find_codes
 
 __all__ = ["ACTIONS", "KINDS", "MAX_SCANNED", "action_of", "kind_of"]
@@ -134,8 +134,11 @@ def _names_failure_code(text: str) -> bool:
     )
 
 
+MAX_SUBJECT = 1000  # characters of a Subject read (decode_header is quadratic in its length)
+
+
 def _subject(headers: dict[str, str]) -> str:
-    raw = headers.get("subject", "")
+    raw = headers.get("subject", "")[:MAX_SUBJECT]
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))
     except Exception:  # noqa: BLE001 - a broken encoded word is read as written
@@ -156,7 +159,7 @@ def _kind_of(report: Report, depth: int) -> str:
         return kind
     for message in list(getattr(report, "attached", None) or [])[:_MAX_ATTACHED]:  # a bounce forwarded as attachment
         try:
-            inner = _kind_of(read_report(to_text(message.as_string())), depth + 1)
+            inner = _kind_of(read_report(message_text(message)), depth + 1)
         except Exception:  # noqa: BLE001 - a broken attachment says nothing
             continue
         if inner != "not_report":
