@@ -79,5 +79,11 @@ bench: install-test
 eval: install-test
 	$(BIN)/bouncebot eval --dataset test
 
+# The language-model mode (local model) beside the default mode; minutes, so not in `make eval` or the CI gate.
+# Report in evals/results/llm/. EVAL_LLM_LIMIT=N: the first N cases of each dataset file.
+.PHONY: eval-llm
+eval-llm: install-test $(MODEL_MARKER)
+	$(BIN)/bouncebot eval --dataset test --pipeline bouncebot,llm --out evals/results/llm $(if $(EVAL_LLM_LIMIT),--limit $(EVAL_LLM_LIMIT))
+
 clean:
 	rm -rf .index .pytest_cache

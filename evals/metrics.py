@@ -10,13 +10,16 @@ retrieved passages, in order), ``sources`` (for failure reports), and
 such notion): ``intent`` (question|follow_up|small_talk|draft|handoff),
 ``carried`` (the codes marked ``from_history``, in order), ``draft``
 (``{channel, text, codes}``) and ``handoff`` (``{fields: [{name, value}]}``).
+Language-model mode keys (``llm`` pipeline): ``llm`` (the answer's ``LLMReport`` as a
+dict, None when the mode is off) and ``unheld_codes`` (codes the shown model text
+names that the answer does not hold as exact: each counts as a false exact claim).
 """
 
 from __future__ import annotations
 
+import collections
 import re
 import statistics
-
 
 
 def norm(text: str) -> str:
@@ -156,6 +159,10 @@ def check_case(case: dict, pred: dict, rows: dict[str, tuple[str, str]]) -> dict
         out["false_claims"] = sorted(claimed - want - carried_rows_excused(case, pred))
     else:
         out["false_claims"] = None
+    # a code the shown model text names without an exact match is a false claim wherever it is
+    unheld = [f"text:{c}" for c in pred.get("unheld_codes") or []]
+    if unheld:
+        out["false_claims"] = (out["false_claims"] or []) + unheld
 
     # code detection: every code found, in order, with the right match
     if "codes" in exp or exp.get("no_codes"):
@@ -235,6 +242,37 @@ def summarise(outcomes: list[dict], seconds: list[float]) -> dict:
         "small_talk_not_idk": _rate([o.get("not_idk") for o in outcomes]),
         "answer_words_p50": percentile(word_counts, 0.5),
         "answer_words_p95": percentile(word_counts, 0.95),
+    }
+
+
+def summarise_llm(reports: list[dict | None]) -> dict:
+    """What the language-model mode did over a run, from each answer's ``LLMReport`` (None: mode off).
+
+    *asked*: the model was asked to write (it has a ``total_s``: kept, failed or fell back);
+    rates of kept text and fallbacks are over the answers it was asked for. Interventions are
+    counted by kind (the part before ``:``); ``unsupported_sentences_caught`` counts sentences."""
+    asked = [r for r in reports if r and r.get("total_s") is not None]
+    n = len(asked)
+    share = lambda k: round(k / n, 4) if n else None  # noqa: E731
+    kinds = collections.Counter(i.split(":")[0] for r in asked for i in r.get("interventions") or [])
+    fallbacks = collections.Counter(r["fallback"] for r in asked if r.get("fallback"))
+    ttft = [r["ttft_s"] for r in asked if r.get("ttft_s") is not None]
+    total = [r["total_s"] for r in asked]
+    ms = lambda v: None if v is None else round(v * 1000, 1)  # noqa: E731
+    return {
+        "cases": len(reports),
+        "llm_asked": n,
+        "llm_asked_rate": round(n / len(reports), 4) if reports else None,
+        "llm_used_rate": share(sum(bool(r.get("used")) for r in asked)),
+        "fallback_rate": share(sum(fallbacks.values())),
+        "fallbacks": dict(fallbacks.most_common()),
+        "intervention_rate": share(sum(bool(r.get("interventions")) for r in asked)),
+        "interventions": dict(kinds.most_common()),
+        "unsupported_sentences_caught": kinds.get("unsupported", 0),
+        "ttft_p50_ms": ms(percentile(ttft, 0.5)),
+        "ttft_p95_ms": ms(percentile(ttft, 0.95)),
+        "llm_total_p50_ms": ms(percentile(total, 0.5)),
+        "llm_total_p95_ms": ms(percentile(total, 0.95)),
     }
 
 

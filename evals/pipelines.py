@@ -5,6 +5,11 @@
   given the conversation's history when its ``ask`` accepts a ``history``;
 - ``bouncebot-nohistory``: the same answerer, history dropped (the message
   alone), to show what the conversation adds;
+- ``llm``: the same answerer in the language-model mode (``BOUNCEBOT_LLM=local``:
+  ``app.answering.services.with_llm``), scored on the answer as shown; its
+  prediction also has ``mode`` and ``llm`` (the answer's ``LLMReport`` as a dict)
+  and ``unheld_codes`` (codes the shown model text names that the answer does
+  not hold as exact: counted as false exact claims);
 - ``bm25``: BM25 alone over the same documents, answer = top passage;
 - ``dense``: dense (Chroma) search alone over the same documents, answer = top passage;
 - ``textbook``: the LangChain tutorial pipeline (``evals.baselines``), answer = top chunk.
@@ -41,6 +46,21 @@ def accepts_history(ask) -> bool:
     except (TypeError, ValueError):
         return False
     return "history" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def unheld_codes(answer: dict) -> list[str]:
+    """The codes the shown model text names that are not (part of) one of the answer's
+    exact matches: none when the model's text is not shown (or the mode is off)."""
+    report = answer.get("llm") or {}
+    if not (report.get("used") and report.get("generated")):
+        return []
+    from app.answering.contract import Answer
+    from app.answering.llm.guard import code_allowed
+    from app.answering.llm.prompt import exact_codes
+    from app.codes.find import find_codes
+
+    exact = exact_codes(Answer.model_validate(answer))
+    return [f.code for f in find_codes(report["generated"]) if not code_allowed(f, exact)]
 
 
 NO_CONVERSATION = {"intent": None, "carried": [], "carried_claims": [], "draft": None, "handoff": None}
@@ -86,6 +106,9 @@ class BouncebotPipeline:
             "carried_claims": [(c["code"], c["row"]["code"]) for c in carried if c["match"] == "exact" and c.get("row")],
             "draft": d.get("draft"),
             "handoff": d.get("handoff"),
+            "mode": d.get("mode"),
+            "llm": d.get("llm"),
+            "unheld_codes": unheld_codes(d),
         }
 
 

@@ -29,18 +29,36 @@ SHOWN = [
 ]
 NOT_RATES = ("false_exact_claims", "latency_p50_ms", "latency_p95_ms", "answer_words_p50", "answer_words_p95")
 CHARTED = [k for k, _ in SHOWN if k not in NOT_RATES]
+# What the language-model mode did (metrics.summarise_llm), for the pipelines that have it.
+LLM_SHOWN = [
+    ("llm_asked", "answers the model was asked for"),
+    ("llm_asked_rate", "share of cases the model was asked for"),
+    ("llm_used_rate", "model's text kept (of asked)"),
+    ("fallback_rate", "fallback rate (of asked)"),
+    ("fallbacks", "fallbacks by reason"),
+    ("intervention_rate", "answers with a guard intervention (of asked)"),
+    ("interventions", "guard interventions by kind"),
+    ("unsupported_sentences_caught", "unsupported sentences caught"),
+    ("ttft_p50_ms", "time to first token p50 ms"),
+    ("ttft_p95_ms", "time to first token p95 ms"),
+    ("llm_total_p50_ms", "model's whole text p50 ms"),
+    ("llm_total_p95_ms", "model's whole text p95 ms"),
+]
 
 
 def _cell(v) -> str:
     if v is None:
         return "n/a"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {n}" for k, n in v.items()) or "none"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def markdown(run: dict) -> str:
     names = list(run["pipelines"])
+    subset = f", the first {run['limit']} of each dataset file" if run.get("limit") else ""
     lines = [
-        f"# Eval: {', '.join(run['datasets'])} ({run['cases']} cases)",
+        f"# Eval: {', '.join(run['datasets'])} ({run['cases']} cases{subset})",
         "",
         "| metric | target | " + " | ".join(names) + " |",
         "| --- | --- | " + " | ".join("---" for _ in names) + " |",
@@ -54,13 +72,14 @@ def markdown(run: dict) -> str:
     lines.append("Baselines have no code look-up, never refuse and get the message alone (no history); a row counts "
                  "as claimed by them when its meaning is in the top passage. `bouncebot-nohistory` is the same "
                  "answerer with the history dropped. Answer words: the Markdown answer, counting the whitespace-separated tokens that hold a letter or digit.")
+    lines += _llm(run)
     lines += _groups(run, "by_turns", "By turns")
     lines += _groups(run, "by_category", "By category")
-    listed = "bouncebot" if "bouncebot" in names else names[0]
+    listed = {"bouncebot", "llm"} & set(names) or {names[0]}
     for name in names:
         failures = [c for c in run["pipelines"][name]["cases"] if c["failed"]]
         lines += ["", f"## Failures: {name} ({len(failures)} of {run['cases']})", ""]
-        if name != listed:
+        if name not in listed:
             lines.append("_Listed in full in the JSON report; counted above._")
             continue
         for c in failures:
@@ -82,6 +101,29 @@ def markdown(run: dict) -> str:
                 "",
             ]
     return "\n".join(lines) + "\n"
+
+
+def _llm(run: dict) -> list[str]:
+    """What the language-model mode did, per pipeline that has it, and every answer the guard touched."""
+    names = [n for n in run["pipelines"] if "llm" in run["pipelines"][n]]
+    if not names:
+        return []
+    lines = ["", "## Language-model mode", "", "| measure | " + " | ".join(names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for key, label in LLM_SHOWN:
+        lines.append(f"| {label} | " + " | ".join(_cell(run["pipelines"][n]["llm"].get(key)) for n in names) + " |")
+    lines += ["", "Every metric above is computed on the answer as shown (the model's text above the rows and "
+              "passages when it is kept, the default answer marked when it falls back); a code the shown model "
+              "text names without an exact match counts as a false exact claim. Latency p50/p95 above is the "
+              "whole answer; the model's own times are here."]
+    for name in names:
+        touched = [c for c in run["pipelines"][name]["cases"] if (c["got"].get("llm") or {}).get("interventions")]
+        lines += ["", f"### Guard interventions: {name} ({len(touched)} answers)", ""]
+        for c in touched:
+            r = c["got"]["llm"]
+            lines.append(f"- **{c['id']}** fallback={r.get('fallback')} interventions={r['interventions']}: "
+                         f"{' '.join((r.get('generated') or '').split())[:240]!r}")
+    return lines
 
 
 def _groups(run: dict, key: str, title: str) -> list[str]:
@@ -112,7 +154,12 @@ def chart(run: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(run["pipelines"])
-    fig, ax = plt.subplots(figsize=(13, 5.4), dpi=110)
+    llm = [n for n in names if "llm" in run["pipelines"][n]]
+    if llm:
+        fig, (ax, side) = plt.subplots(1, 2, figsize=(16, 5.6), dpi=110, gridspec_kw={"width_ratios": [3, 1]})
+        _llm_panel(side, {n: run["pipelines"][n]["llm"] for n in llm})
+    else:
+        fig, ax = plt.subplots(figsize=(13, 5.4), dpi=110)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         m = run["pipelines"][name]["metrics"]
@@ -123,12 +170,28 @@ def chart(run: dict, path: Path) -> None:
     ax.set_xticklabels([dict(SHOWN)[k] for k in CHARTED], rotation=20, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score (higher is better)")
-    ax.set_title(f"Bouncebot eval: {', '.join(run['datasets'])}, {run['cases']} cases")
+    ax.set_title(f"Bouncebot eval: {', '.join(run['datasets'])}, {run['cases']} cases"
+                 + (f" (first {run['limit']} per file)" if run.get("limit") else ""))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(names), fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _llm_panel(ax, llm: dict[str, dict]) -> None:
+    """The language-model mode's outcomes: kept, and each fallback reason, as answers the model was asked for."""
+    for i, (name, m) in enumerate(llm.items()):
+        bars = {"kept": round((m.get("llm_used_rate") or 0) * m["llm_asked"])} | m.get("fallbacks", {})
+        ys = [j + i * 0.8 / len(llm) for j in range(len(bars))]
+        ax.barh(ys, list(bars.values()), 0.8 / len(llm), label=f"{name}: TTFT p50 {m.get('ttft_p50_ms')} ms, "
+                f"text p50 {m.get('llm_total_p50_ms')} ms")
+        ax.set_yticks(ys, [f"{k} ({v})" for k, v in bars.items()])
+    ax.invert_yaxis()
+    ax.set_xlabel("answers the model was asked for")
+    ax.set_title("language-model mode: kept or fell back")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
 
 
 def write_report(run: dict, out: Path, stem: str = "report") -> dict[str, Path]:

@@ -3,12 +3,18 @@ the baselines, in the same run, and write a report.
 
     bouncebot eval [--dataset test|dev|PATH ...]
                    [--pipeline bouncebot,bouncebot-nohistory,bm25,dense,textbook]
-                   [--out DIR] [--save-baseline] [--check]
+                   [--out DIR] [--save-baseline] [--check] [--limit N]
 
 A split name (``dev``, ``test``) loads ``<split>.jsonl`` (single-turn cases)
 and ``<split>_conversations.jsonl`` (cases with a ``history``) together.
 The KB is ingested into a temporary index first, so a run never depends on
 (or changes) the user's index.
+
+``--pipeline llm`` (not in the default list: it needs the local model and
+minutes; ``make eval-llm``) is the same answerer in the language-model mode
+(``BOUNCEBOT_LLM=local``), made once and warmed before the run, scored on the
+answer as shown, plus what the mode did (``metrics.summarise_llm``).
+``--limit N`` keeps the first N cases of each dataset file.
 
 The gate (``--check``, ``tests/integration/test_eval_gate.py``) holds every
 accuracy metric the committed baseline has, on the cases the baseline was
@@ -20,17 +26,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from .metrics import check_case, failed, summarise, summarise_groups
+from .metrics import check_case, failed, summarise, summarise_groups, summarise_llm
 
 HERE = Path(__file__).resolve().parent
 DATASETS = HERE / "datasets"
 RESULTS = HERE / "results"
 BASELINE = RESULTS / "baseline.json"
 PIPELINES = ("bouncebot", "bouncebot-nohistory", "bm25", "dense", "textbook")
+OPTIONAL = ("llm",)  # asked for by name only (make eval-llm); never in the default run or the gate
+LLM_THREADS = 2  # unless BOUNCEBOT_LLM_THREADS says otherwise (README: "Language-model mode")
 SPLITS = ("dev", "test")
 
 # How far a metric may fall below the committed baseline before the gate fails.
@@ -50,12 +60,16 @@ def dataset_files(name: str) -> list[Path]:
     return [Path(name)]
 
 
-def load_cases(names: list[str]) -> list[dict]:
+def load_cases(names: list[str], limit: int | None = None) -> list[dict]:
+    """The cases of every dataset file, in order; with ``limit``, the first ``limit`` of each file."""
     cases = []
     for name in names:
         for path in dataset_files(name):
             with open(path, encoding="utf-8") as f:
+                kept = 0
                 for lineno, line in enumerate(f, 1):
+                    if limit is not None and kept >= limit:
+                        break
                     if line.strip():
                         case = json.loads(line)
                         if not {"id", "category", "question", "expect"} <= case.keys():
@@ -66,11 +80,23 @@ def load_cases(names: list[str]) -> list[dict]:
                                 and isinstance(t.get("content"), str) for t in history):
                             raise ValueError(f"{path}:{lineno}: history must be a list of {{role, content}} turns")
                         cases.append(case)
+                        kept += 1
     return cases
 
 
 def table_rows(services) -> dict[str, tuple[str, str]]:
     return {r.code: (r.meaning, r.action) for r in services.table.rows}
+
+
+def llm_answerer(services):
+    """The services' answerer in the language-model mode with the local model (BOUNCEBOT_LLM=local
+    unless another mode is set), made and warmed once; the same index, embedder and table."""
+    from app.answering.services import with_llm
+
+    llm = services.settings.llm
+    threads = llm.threads if os.environ.get("BOUNCEBOT_LLM_THREADS") else LLM_THREADS
+    settings = services.settings.with_(llm=llm.with_(mode=llm.mode if llm.enabled else "local", threads=threads))
+    return with_llm(settings, services.answerer, services.embedder)
 
 
 def build_pipelines(names, services) -> list:
@@ -86,6 +112,8 @@ def build_pipelines(names, services) -> list:
             made.append(BouncebotPipeline(services.answerer))
         elif name == "bouncebot-nohistory":
             made.append(BouncebotPipeline(services.answerer, use_history=False))
+        elif name == "llm":
+            made.append(BouncebotPipeline(llm_answerer(services), name="llm"))
         elif name == "bm25":
             made.append(RetrieverOnlyPipeline("bm25", HybridRetriever(retriever.collection, embedder, 0.0), rows))
         elif name == "dense":
@@ -93,7 +121,7 @@ def build_pipelines(names, services) -> list:
         elif name == "textbook":
             made.append(TextbookAdapter(services.settings.kb_dir, rows))
         else:
-            raise ValueError(f"unknown pipeline {name!r}; choose from {', '.join(PIPELINES)}")
+            raise ValueError(f"unknown pipeline {name!r}; choose from {', '.join(PIPELINES + OPTIONAL)}")
     return made
 
 
@@ -103,6 +131,7 @@ def evaluate(pipelines, cases, rows) -> dict:
         for case in cases[:3]:  # warm up (model, caches) outside the measurement
             p.predict(case["question"], case.get("history"))
         per_case, outcomes, seconds = [], [], []
+        started = time.perf_counter()
         for case in cases:
             pred = p.predict(case["question"], case.get("history"))
             outcome = check_case(case, pred, rows)
@@ -114,14 +143,17 @@ def evaluate(pipelines, cases, rows) -> dict:
                 "outcome": outcome, "seconds": pred["seconds"],
                 "got": {k: pred[k] for k in ("answered", "codes", "claimed", "cited", "ranked", "sources")}
                 | {k: pred.get(k) for k in ("intent", "carried", "draft", "handoff")}
-                | {"answer": pred["answer"][:600]},
+                | {"answer": pred["answer"][:600]}
+                | ({"mode": pred.get("mode"), "llm": pred["llm"]} if pred.get("llm") else {}),
             })
-        results[p.name] = {
+        reports = [c["got"].get("llm") for c in per_case]
+        results[p.name] = ({"llm": summarise_llm(reports)} if any(reports) else {}) | {
             "metrics": summarise(outcomes, seconds),
             "by_category": summarise_groups(outcomes, seconds, [c["category"] for c in cases]),
             "by_turns": summarise_groups(outcomes, seconds,
                                          ["multi-turn" if c.get("history") else "single-turn" for c in cases]),
             "cases": per_case,
+            "run_seconds": round(time.perf_counter() - started, 1),
         }
     return results
 
@@ -209,19 +241,23 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="bouncebot eval", description="Measure answer accuracy against baselines.")
     ap.add_argument("--dataset", nargs="+", default=["test"], help="dev, test or a JSONL path (default: test)")
-    ap.add_argument("--pipeline", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
+    ap.add_argument("--pipeline", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES)
+                    + " (default); also " + ", ".join(OPTIONAL) + ", the language-model mode (make eval-llm)")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest", help="report folder")
     ap.add_argument("--save-baseline", action="store_true", help="also write evals/results/baseline.*")
     ap.add_argument("--check", action="store_true", help="exit 1 when bouncebot regresses against the baseline")
+    ap.add_argument("--limit", type=int, help="only the first N cases of each dataset file")
     args = ap.parse_args(argv)
 
-    cases = load_cases(args.dataset)
+    cases = load_cases(args.dataset, args.limit)
     names = [n.strip() for n in args.pipeline.split(",") if n.strip()]
+    if "llm" in names:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any library starts OpenMP (app/llm/runtime.py)
     with tempfile.TemporaryDirectory() as tmp:
         services = build_services(Path(tmp))
         results = evaluate(build_pipelines(names, services), cases, table_rows(services))
     run = {"datasets": args.dataset, "cases": len(cases), "tolerance": TOLERANCE, "targets": TARGETS,
-           "pipelines": results}
+           "pipelines": results} | ({"limit": args.limit} if args.limit else {})
     paths = write_report(run, args.out)
     print(paths["markdown"].read_text(encoding="utf-8").split("\n## By category")[0].split("\n## Failures")[0])
     print(f"Report: {paths['markdown']}  JSON: {paths['json']}  chart: {paths['chart']}")
