@@ -1,6 +1,9 @@
 """The JSON API: the same answers as ``bouncebot ask --json``, as data.
 
     POST /api/ask        {"question": str, "history": [...]}  -> the answer contract
+    POST /api/ask/stream the same request -> NDJSON events, one JSON object a line:
+                         {"type": "answer_skeleton", "answer"}, {"type": "token", "text"}...,
+                         {"type": "final", "answer"} (the default mode: skeleton and final only)
     GET  /api/lookup?q=  the code look-up alone (no model needed)
     POST /api/feedback   {"rating": "up"|"down", "question", "answer", ...}
     GET  /healthz        index and model state, counts
@@ -14,12 +17,13 @@ bounded: only the newest BOUNCEBOT_MAX_HISTORY_TURNS turns are read. Requests an
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.answering.contract import Answer, AskRequest, Lookup
@@ -32,7 +36,9 @@ log = logging.getLogger("bouncebot")
 
 
 # AskRequest is the widget's request too (app.web.widget imports it from here).
-__all__ = ["AskRequest", "FeedbackRequest", "api_routes", "error", "install_error_handlers"]
+__all__ = ["AskRequest", "FeedbackRequest", "api_routes", "ask_stream", "error", "install_error_handlers"]
+STREAM_RESPONSES = {200: {"content": {"application/x-ndjson": {}},
+                          "description": "One JSON event a line: answer_skeleton, token..., final"}}
 
 
 class FeedbackRequest(BaseModel):
@@ -50,6 +56,26 @@ class FeedbackRequest(BaseModel):
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def ask_stream(answerer, body: AskRequest) -> StreamingResponse:
+    """``answerer.stream_ask`` as NDJSON. Bad input fails before the stream starts, as on /api/ask
+    (the JSON error shape, 4xx); a failure once it has started ends it with ``{"type": "error"}``."""
+    events = iter(answerer.stream_ask(body.question, body.history))
+    first = next(events)  # the answer is decided here: BadQuestion, SearchUnavailable... raise as JSON errors
+
+    def lines():
+        yield json.dumps(first, ensure_ascii=False) + "\n"
+        try:
+            for event in events:
+                yield json.dumps(event, ensure_ascii=False) + "\n"
+        except Exception as e:  # noqa: BLE001  (the status line is sent: say so in the stream)
+            log.error("the answer stream failed", exc_info=e)
+            yield json.dumps({"type": "error", "error": "The answer stopped on the server; the error was logged. "
+                                                        "Try again."}) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -83,6 +109,11 @@ def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
     @r.post("/api/ask", summary="Answer a question (the answer contract)")
     def ask(body: AskRequest) -> Answer:
         return answerer.ask(body.question, body.history)  # history: validated, the newest turns kept
+
+    @r.post("/api/ask/stream", summary="Answer a question as a stream of events (NDJSON)",
+            response_class=StreamingResponse, responses=STREAM_RESPONSES)
+    def ask_streamed(body: AskRequest):
+        return ask_stream(answerer, body)
 
     @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
     def lookup(q: str = Query(..., description="text containing codes")) -> Lookup:

@@ -24,12 +24,14 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
   (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``);
   a code carried from an earlier message (``codes[].from_history``) gets the
   widget's "from earlier in the conversation" badge.
+- In the language-model mode a turn streams token by token (``app.web.chat_stream``).
 """
 
 from __future__ import annotations
 
 import bisect
 import html
+import itertools
 import re
 
 import gradio as gr
@@ -42,6 +44,7 @@ from app.answering.render_bounce import (badges, evidence_label, kind_sentence, 
                                          recipients_label, retry_sentence)
 from app.answering.ports import FeedbackLog
 from app.errors import BadQuestion, BouncebotError
+from app.web.chat_stream import batched, draft_markdown, shown_markdown, streams_tokens
 
 EXAMPLES = data_file("app.web", "examples.yaml")
 CSS = data_text("app.web", "chat.css")
@@ -240,6 +243,11 @@ def stream_cuts(text: str, steps: int = STREAM_STEPS) -> list[int]:
     return cuts + [len(text)]
 
 
+def _panels(answer: Answer) -> tuple[str, str]:
+    """The side panels for ``answer``: its recipients and code cards, and its cited sources."""
+    return recipients_html(answer) + code_cards_html(answer), sources_html(answer)
+
+
 def _text_of(content) -> str:
     """A message's text: Gradio hands content back as a string or a list of parts."""
     if isinstance(content, str):
@@ -296,20 +304,46 @@ class ChatUI:
         message = message or ""
         limit = getattr(self.answerer, "max_question_bytes", 200 * 1024)  # a turn too long is left out
         turns = [t for t in conversation(history, answers) if len(t["content"].encode("utf-8", "replace")) <= limit]
+        if streams_tokens(self.answerer):
+            yield from self._respond_streamed(message, turns, history, answers)
+            return
         try:
             answer = self.answerer.ask(message, turns)
         except BadQuestion as e:
-            history += [{"role": "user", "content": user_bubble(message) or " "},
-                        {"role": "assistant", "content": TEXTS["refused"].format(problem=markdown_text(str(e)))}]
-            yield history, "", "", message, answers
+            yield self._refused(message, history, e), "", "", message, answers
             return
-        history.append({"role": "user", "content": user_bubble(message)})
-        history.append({"role": "assistant", "content": ""})
+        history += [{"role": "user", "content": user_bubble(message)}, {"role": "assistant", "content": ""}]
         answers[str(len(history) - 1)] = answer.to_dict()  # kept as JSON for the thumbs up/down
-        cards, sources = recipients_html(answer) + code_cards_html(answer), sources_html(answer)
+        cards, sources = _panels(answer)
         text = answer.answer
         for end in stream_cuts(text):
             history[-1] = {"role": "assistant", "content": text[:end]}
+            yield history, cards, sources, "", answers
+
+    @staticmethod
+    def _refused(message: str, history: list, e: BadQuestion) -> list:
+        return history + [{"role": "user", "content": user_bubble(message) or " "},
+                          {"role": "assistant", "content": TEXTS["refused"].format(problem=markdown_text(str(e)))}]
+
+    def _respond_streamed(self, message: str, turns: list, history: list, answers: dict):
+        """A language-model turn: the skeleton's cards at once, the model's text in batches, the final answer."""
+        events = batched(self.answerer.stream_ask(message, turns))
+        try:
+            kind, skeleton = next(events)
+        except BadQuestion as e:
+            yield self._refused(message, history, e), "", "", message, answers
+            return
+        history += [{"role": "user", "content": user_bubble(message)}, {"role": "assistant", "content": ""}]
+        key = str(len(history) - 1)
+        answers[key] = skeleton.to_dict()
+        cards, sources = _panels(skeleton)
+        for kind, value in itertools.chain([("text", "")], events):  # the skeleton shown at once, then the rest
+            if kind == "text":
+                history[-1] = {"role": "assistant", "content": draft_markdown(value, skeleton, TEXTS["llm_writing"])}
+            else:  # the final answer (or a new skeleton): its own cards, sources and Markdown
+                answers[key] = value.to_dict()
+                cards, sources = _panels(value)
+                history[-1] = {"role": "assistant", "content": shown_markdown(value)}
             yield history, cards, sources, "", answers
 
     def on_feedback(self, answers: dict | None, comment: str, like: gr.LikeData) -> str:

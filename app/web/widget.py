@@ -6,6 +6,8 @@ opens a compact chat panel served by this server.
                              by this server's own pages and BOUNCEBOT_ALLOWED_ORIGINS
     GET  /widget/panel.js, /widget/panel.css, /widget/demo.css
     POST /widget/api/ask     the answer contract, like /api/ask, rate-limited per client IP
+    POST /widget/api/ask/stream  the same as NDJSON events, like /api/ask/stream (what the panel uses
+                             when the server is in the language-model mode, to show tokens as they come)
     GET  /demo               the article as a help-centre page with the widget on it
 
 CORS on the JSON API (/api/, /widget/api/, /healthz) follows the same
@@ -23,11 +25,12 @@ from collections import OrderedDict
 from importlib import resources
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.middleware.cors import CORSMiddleware
 
 from app.answering.contract import Answer, AskRequest
 from app.config import Settings, parse_rate
+from app.web.api import STREAM_RESPONSES, ask_stream
 from app.errors import RateLimited
 
 API_PREFIXES = ("/api/", "/widget/api/", "/healthz")
@@ -135,6 +138,7 @@ SHARED_WORDING = ("meaning_label", "action_label", "not_in_table", "general_head
                   "message_kinds")
 # The conversation's shared labels (drafts, hand-offs): sent when the file has them.
 SHARED_CONVERSATION_WORDING = ("draft", "handoff")
+LLM_WORDING = ("fallback", "fallback_reasons")  # of the ``llm:`` block: the fallback mark, not the prompts
 LOADER_MARK = "/*{{LABELS}}*/{}"  # in widget.js: replaced by the loader's labels when served
 
 
@@ -157,19 +161,24 @@ def widget_labels(wording: dict | None = None) -> tuple[dict, dict]:
     loader = own.pop("loader")
     shared = {k: text(wording[k]) for k in SHARED_WORDING}
     shared.update({k: text(wording[k]) for k in SHARED_CONVERSATION_WORDING if k in wording})
+    if "llm" in wording:
+        shared["llm"] = text({k: wording["llm"][k] for k in LLM_WORDING})
     return {**shared, "widget": own}, dict(loader)
 
 
 def panel_config(services, articles, wording: dict | None = None) -> dict:
-    """What the panel is given with its page: the article's title, example questions and every label
-    it shows. No table rows: answers say what each source is (``kind``, ``code``)."""
+    """What the panel is given with its page: the article's title, example questions, every label
+    it shows, and whether to ask for the streamed answer. No table rows: answers say what each source
+    is (``kind``, ``code``)."""
     from app._data import data_file
+    from app.web.chat_stream import streams_tokens
 
     labels, _ = widget_labels(wording)
     return {
         "article": articles[0].title if articles else "",
         "labels": labels,
         "examples": list(data_file("app.web", "examples.yaml"))[:3],
+        "stream": streams_tokens(services.answerer),  # the language-model mode: ask for the stream of tokens
     }
 
 
@@ -281,6 +290,12 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
     def widget_ask(body: AskRequest) -> Answer:
         return answerer.ask(body.question, body.history)  # the conversation the panel shows, as /api/ask
+
+    @r.post("/widget/api/ask/stream", dependencies=[Depends(rate_limit)], response_class=StreamingResponse,
+            responses={**STREAM_RESPONSES, 429: {"description": "Rate limited, as /widget/api/ask"}},
+            summary="The same answer as a stream of events (NDJSON: answer_skeleton, token..., final)")
+    def widget_ask_stream(body: AskRequest):
+        return ask_stream(answerer, body)
 
     @r.get("/demo", include_in_schema=False)
     def demo(request: Request) -> Response:

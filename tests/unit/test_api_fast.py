@@ -287,3 +287,65 @@ def test_the_api_sends_the_kind_of_a_pasted_message(http):
 def test_the_widget_api_answers_the_same_contract(http):
     q = {"question": "What does 552 5.2.2 mean?"}
     assert http.post("/widget/api/ask", json=q).json() == http.post("/api/ask", json=q).json()
+
+
+# ------------------------------------------------------------------ the answer as a stream of events (NDJSON)
+
+def events_of(r) -> list[dict]:
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("path", ["/api/ask/stream", "/widget/api/ask/stream"])
+def test_the_default_mode_streams_the_skeleton_then_the_final_answer(http, path):
+    q = {"question": "What does 550 5.1.1 mean?"}
+    events = events_of(http.post(path, json=q))
+    assert [e["type"] for e in events] == ["answer_skeleton", "final"]
+    assert events[-1]["answer"] == http.post("/api/ask", json=q).json()
+
+
+@pytest.mark.parametrize("path", ["/api/ask/stream", "/widget/api/ask/stream"])
+@pytest.mark.parametrize("body,status,phrase", [*BAD_QUESTIONS, ({"question": "x" * (QUESTION_LIMIT + 1)}, 413, "limit")])
+def test_a_bad_question_to_the_stream_is_a_json_error(http, path, body, status, phrase):
+    r = http.post(path, json=body)
+    assert r.status_code == status and r.headers["content-type"].startswith("application/json")
+    assert set(r.json()) == {"error"} and phrase in r.json()["error"]
+
+
+def test_a_body_over_the_limit_is_refused_by_the_stream_too(http):
+    r = http.post("/widget/api/ask/stream", content=json.dumps({"question": "z" * BODY_LIMIT}).encode(),
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 413 and f"{BODY_LIMIT:,}" in r.json()["error"]
+
+
+def test_the_llm_mode_streams_its_tokens_between_skeleton_and_final(services):
+    import dataclasses
+
+    from .test_chat_fast import Scripted
+
+    scripted = dataclasses.replace(services, answerer=Scripted(services.answerer, ["The address ", "is invalid."]))
+    with client_for(scripted, FakeFeedbackLog()) as c:
+        events = events_of(c.post("/widget/api/ask/stream", json={"question": "What does 550 5.1.1 mean?"}))
+    assert [e["type"] for e in events] == ["answer_skeleton", "token", "token", "final"]
+    assert events[0]["answer"]["codes"][0]["row"]["code"] == "550-5.1.1"
+    final = events[-1]["answer"]
+    assert final["mode"] == "llm" and final["answer"].startswith("The address is invalid.")
+
+
+def test_a_failure_after_the_stream_started_ends_it_with_an_error_event(services):
+    import dataclasses
+
+    class Broken:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def stream_ask(self, question, history=None):
+            yield {"type": "answer_skeleton", "answer": self.inner.ask(question, history).to_dict()}
+            raise RuntimeError("the model's server went away")
+
+    with client_for(dataclasses.replace(services, answerer=Broken(services.answerer)), FakeFeedbackLog()) as c:
+        events = events_of(c.post("/api/ask/stream", json={"question": "What does 550 5.1.1 mean?"}))
+    assert [e["type"] for e in events] == ["answer_skeleton", "error"] and "went away" not in events[-1]["error"]

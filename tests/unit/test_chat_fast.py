@@ -325,3 +325,102 @@ def test_the_chat_builds_without_a_server(services):
     assert {"chat", "question", "ask", "cards", "sources", "comment"} <= ids
     chatbot = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat")
     assert chatbot.sanitize_html is True and chatbot.latex_delimiters == []
+
+
+# ------------------------------------------------------------------ the language-model mode: streamed token by token
+
+HOSTILE_LEAD = "<img src=x onerror=alert(1)> **bold** [link](javascript:alert(1)) `code`"
+
+
+class Scripted:
+    """A stand-in for the language-model answerer: the real default answer as the skeleton, then
+    ``tokens``, then a final answer with the model's lead kept (``fallback=None``) or marked."""
+
+    def __init__(self, inner, tokens: list[str], fallback: str | None = None):
+        self.inner, self.tokens, self.fallback = inner, list(tokens), fallback
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def final(self, base):
+        from app.answering import render
+        from app.answering.contract import LLMReport
+
+        generated = "".join(self.tokens).strip()
+        if self.fallback:
+            report = LLMReport(model="scripted", used=False, fallback=self.fallback, generated=generated)
+            return base.model_copy(update={"mode": "default", "llm": report,
+                                           "answer": render.fallback_mark(self.fallback, base.answer)})
+        report = LLMReport(model="scripted", used=True, generated=generated)
+        return base.model_copy(update={"mode": "llm", "llm": report, "answer": render.with_lead(generated, base.answer)})
+
+    def stream_ask(self, question, history=None):
+        base = self.inner.ask(question, history)  # raises BadQuestion before the first event, as the real one
+        yield {"type": "answer_skeleton", "answer": base.to_dict()}
+        for t in self.tokens:
+            yield {"type": "token", "text": t}
+        yield {"type": "final", "answer": self.final(base).to_dict()}
+
+
+CODE = "550-5.1.1"
+ASK_CODE = "What does 550 5.1.1 mean?"
+
+
+def words(n: int) -> list[str]:
+    return [f"word{i} " for i in range(n)]
+
+
+def test_the_default_answerer_does_not_stream_tokens(services):
+    from app.web.chat_stream import streams_tokens
+
+    assert not streams_tokens(services.answerer) and streams_tokens(Scripted(services.answerer, []))
+
+
+def test_llm_mode_shows_the_rows_first_then_the_tokens_then_the_final_answer(services):
+    from app.web.chat_stream import FLUSH_TOKENS
+
+    chat = ChatUI(Scripted(services.answerer, words(40)))
+    updates = [(h[-1]["content"], cards, sources) for h, cards, sources, _, _ in chat.respond(ASK_CODE, [])]
+    first, *middle, (final, cards, _) = updates
+    writing = wording()["chat"]["llm_writing"]
+    assert squash(ROWS[CODE][0]) in Page(first[1]).card(CODE) and Page(first[2]).shown and writing in first[0]  # cards and sources at once
+    assert len(updates) <= 2 + 40 // FLUSH_TOKENS  # batched: not one update per token
+    grown = [render(m).shown for m, _, _ in middle]
+    assert grown and all(a in b or len(a) <= len(b) for a, b in zip(grown, grown[1:]))
+    assert writing not in final and final.startswith("word0 word1") and squash(ROWS[CODE][0]) in render(final).shown
+    assert all(c == cards for _, c, _ in updates[1:])
+
+
+def test_the_batches_flush_on_count_or_on_time():
+    from app.web.chat_stream import batched
+
+    times = iter([0.0, 0.01, 0.05, 0.09, 0.10, 0.18])  # the stream starts, then five tokens come
+    events = [{"type": "token", "text": "a"}] * 5
+    shown = [v for k, v in batched(iter(events), clock=lambda: next(times), seconds=0.08, tokens=8) if k == "text"]
+    assert shown == ["aaa", "aaaaa"]  # 90 ms, then 90 ms more: one update each; 8 tokens at once flush anyway
+    events = events[:3]
+    assert [v for k, v in batched(iter(events * 4), clock=lambda: 0.0, tokens=4) if k == "text"] == ["aaaa", "a" * 8, "a" * 12]
+
+
+def test_a_fallback_is_shown_marked_in_place_of_the_draft(services):
+    chat = ChatUI(Scripted(services.answerer, words(5), fallback="unsupported_sentence"))
+    final = last(chat.respond(ASK_CODE, []))[0][-1]["content"]
+    mark = wording()["llm"]["fallback"].format(why=wording()["llm"]["fallback_reasons"]["unsupported_sentence"])
+    assert final.startswith(mark) and "word0" not in final and squash(ROWS[CODE][1]) in render(final).shown
+
+
+def test_the_models_text_is_never_html_in_the_draft_or_the_final_answer(services):
+    chat = ChatUI(Scripted(services.answerer, [HOSTILE_LEAD[:20], HOSTILE_LEAD[20:]] * 8))
+    rows = services.answerer.ask(ASK_CODE).answer  # the program's Markdown, below the model's text
+    for history, *_ in chat.respond(ASK_CODE, []):
+        content = history[-1]["content"]
+        assert content.endswith(rows)
+        page = render(content[:-len(rows)])  # the model's text (and the "writing" mark)
+        assert set(page.tags) <= {"p", "em"}, page.tags
+    assert HOSTILE_LEAD in render(content[:-len(rows)]).shown
+
+
+def test_a_bad_question_is_refused_before_any_stream(services):
+    chat = ChatUI(Scripted(services.answerer, words(3)))
+    (history, cards, sources, kept, _), = list(chat.respond("   ", []))
+    assert kept == "   " and cards == "" and history[-1]["role"] == "assistant" and "word0" not in history[-1]["content"]

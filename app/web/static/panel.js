@@ -5,7 +5,10 @@
    ``code`` say what it is): nothing typed by the visitor, quoted from the article or written by
    the bot is ever parsed as HTML. The little Markdown in the article's own passages (paragraphs,
    lists, bold, links) is turned into elements by hand; links are kept only for http(s) and mailto.
-   Every label comes from the server with the config (``labels``, from wording.yaml). */
+   Every label comes from the server with the config (``labels``, from wording.yaml).
+   In the language-model mode (``config.stream``) an answer is read as a stream of events (NDJSON):
+   the skeleton's rows and citations at once, the model's tokens as text above them, then the final
+   answer in its place; the model's text is only ever set as textContent. */
 (function () {
   "use strict";
 
@@ -379,15 +382,43 @@
     return q;
   }
 
+  // The language model's text kept by the guard (``llm.generated``, ``mode: llm``): untrusted, so text only,
+  // never Markdown. Null when the answer has none (the default mode, a fallback, a draft's own text).
+  function modelText(a) {
+    var r = a.llm && typeof a.llm === "object" ? a.llm : null;
+    var text = r && a.mode === "llm" && typeof r.generated === "string" ? r.generated : "";
+    return text && !(a.draft && a.draft.text === text) ? text : null;
+  }
+
+  function lead(text) {
+    var p = el("p", "lead", text);
+    p.setAttribute("aria-label", t("widget.llm_lead"));
+    return p;
+  }
+
+  // The model's lead above the rows, or the mark of an answer shown without it (as the Markdown says why);
+  // a model's refusal of a question without codes is the default mode's refusal, unmarked.
+  function llmMark(bubble, a) {
+    var text = modelText(a), r = a.llm && typeof a.llm === "object" ? a.llm : {};
+    if (text) bubble.appendChild(lead(text));
+    else if (typeof r.fallback === "string" && r.fallback &&
+      !(r.fallback === "refused" && a.answered === false && !(a.codes || []).length)) {
+      bubble.appendChild(el("p", "llm-fallback",
+        fmt("llm.fallback", { why: t("llm.fallback_reasons." + r.fallback) || r.fallback })));
+    }
+  }
+
   function renderAnswer(a) {
     if (a.intent === "small_talk") { // a plain bubble: no codes, no sources
-      var talk = el("article", "msg bot small-talk");
+      var talk = el("article", "msg bot small-talk"), said = markdownOf(a), own = modelText(a);
       talk.setAttribute("aria-label", t("widget.answer"));
-      markdown(talk, markdownOf(a));
+      if (own && said.indexOf(own) === 0) { talk.appendChild(el("p", null, own)); said = said.slice(own.length); }
+      markdown(talk, said);
       return talk;
     }
     var bubble = el("article", "msg bot");
     bubble.setAttribute("aria-label", t("widget.answer"));
+    llmMark(bubble, a);
     if (a.draft && typeof a.draft === "object") bubble.appendChild(draftBox(a.draft));
     if (a.handoff && typeof a.handoff === "object") bubble.appendChild(handoffBox(a.handoff));
     var pasted = recipientsBox(a);
@@ -499,6 +530,52 @@
     errorBox.textContent = "";
   }
 
+  // A streamed answer (NDJSON, one event a line): ``on`` gets each event as it is read.
+  function readEvents(response, on) {
+    var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
+    function line(text) { if (text.trim()) on(JSON.parse(text)); }
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) { line(buffer + decoder.decode()); return; }
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var lines = buffer.split("\n");
+        buffer = lines.pop();
+        lines.forEach(line);
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  // The answer while it streams: the skeleton's rows and citations at once, the model's text (as text)
+  // above them as it comes; ``done`` gives the final answer, or an error body.
+  function streamed(response, pending) {
+    var live = null, draft = null, text = "", final = null, problem = "";
+    function show(node) {
+      if (live) live.replaceWith(node); else { pending.remove(); messages.appendChild(node); }
+      live = node;
+    }
+    return readEvents(response, function (e) {
+      if (e.type === "answer_skeleton" && e.answer && typeof e.answer === "object") {
+        var b = renderAnswer(e.answer);
+        b.classList.add("streaming");
+        draft = el("div", "drafting");
+        draft.appendChild(lead(text));
+        draft.appendChild(el("p", "writing", t("widget.llm_writing")));
+        b.insertBefore(draft, b.firstChild);
+        show(b);
+      } else if (e.type === "token" && draft) {
+        text += String(e.text || "");
+        draft.firstChild.textContent = text;
+      } else if (e.type === "final") {
+        final = e.answer;
+      } else if (e.type === "error") {
+        problem = String(e.error || "");
+      }
+    }).then(function () { return { live: live, body: final || { error: problem || t("widget.offline") } }; },
+      function () { return { live: live, body: { error: problem || t("widget.offline") } }; });
+  }
+
   function failedTo(q, userBubble, text) {
     userBubble.remove();
     if (!input.value) input.value = q; // kept for another try
@@ -519,16 +596,20 @@
     messages.appendChild(pending);
     messages.setAttribute("aria-busy", "true");
     reveal(user);
-    fetch("widget/api/ask", {
+    fetch(config.stream === true ? "widget/api/ask/stream" : "widget/api/ask", {
       method: "POST", headers: { "Content-Type": "application/json" }, credentials: "omit", cache: "no-store",
       body: JSON.stringify({ question: q, history: history() })
     }).then(function (r) {
+      if (r.ok && r.body && /ndjson/.test(r.headers.get("Content-Type") || "")) {
+        return streamed(r, pending).then(function (s) { return { r: r, body: s.body, live: s.live }; });
+      }
       return r.json().catch(function () { return {}; }).then(function (body) { return { r: r, body: body }; });
     }).then(function (res) {
       pending.remove();
+      if (res.live && !(res.r.ok && res.body && Array.isArray(res.body.codes))) res.live.remove();
       if (res.r.ok && res.body && Array.isArray(res.body.codes)) {
         var b = renderAnswer(res.body);
-        messages.appendChild(b);
+        if (res.live) res.live.replaceWith(b); else messages.appendChild(b);
         reveal(user);
         turns.push({ q: q, a: res.body });
         save(turns);
