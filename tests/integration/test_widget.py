@@ -151,7 +151,8 @@ def served_config(page: str) -> dict:
 def test_panel_config_is_data_not_markup(http):
     page = http.get("/widget").text
     config = served_config(page)
-    assert set(config) == {"article", "labels", "examples"}  # no "rows", no "support": answers say what they cite
+    # no "rows", no "support": answers say what they cite; "stream": whether answers stream (LLM mode)
+    assert set(config) == {"article", "labels", "examples", "stream"}
     assert config["article"] == "Common Email Delivery Errors"
     for meaning, action in SEED_ROWS.values():  # the panel is not sent the table
         assert meaning not in page and action not in page
@@ -201,9 +202,11 @@ def test_panel_js_has_no_wording_of_its_own():
     assert "rows" not in bare and "rowByText" not in bare  # no source is recognised by its text, no table sent
     # The answer's Markdown is read in one function only (small talk has nothing else to show; the
     # conversation sent back carries it), and that function is used for nothing else.
+    # A stream event's ``answer`` (the whole answer object, LLM mode) is read in one function too.
     reader = re.search(r"function markdownOf\(a\) \{[^\n]*\}", bare)
-    assert reader and re.search(r"\.answer\b", reader.group(0))
-    assert not re.search(r"\.answer\b", bare.replace(reader.group(0), ""))
+    event = re.search(r"function answerIn\(e\) \{[^\n]*\}", bare)
+    assert reader and re.search(r"\.answer\b", reader.group(0)) and event and "typeof e.answer === \"object\"" in code
+    assert not re.search(r"\.answer\b", bare.replace(reader.group(0), "").replace(event.group(0), ""))
     uses = re.findall(r"markdownOf\(([^)]*)\)", bare)
     assert sorted(uses) == ["a", "a", "turns[i].a"]  # its definition, small talk, the history
 

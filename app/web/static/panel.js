@@ -368,6 +368,8 @@
   // The answer's Markdown, read in two places only: small talk (it has no other field) and the
   // conversation sent back with the next question.
   function markdownOf(a) { return a && typeof a.answer === "string" ? a.answer : ""; }
+  // A stream event's answer object (the contract), not its Markdown.
+  function answerIn(e) { return e && e.answer && typeof e.answer === "object" ? e.answer : null; }
 
   // A cited passage: what answers the question (``focused``, when the answer has it) with the whole
   // passage one click away; else the passage itself.
@@ -556,8 +558,9 @@
       live = node;
     }
     return readEvents(response, function (e) {
-      if (e.type === "answer_skeleton" && e.answer && typeof e.answer === "object") {
-        var b = renderAnswer(e.answer);
+      var carried = answerIn(e);
+      if (e.type === "answer_skeleton" && carried) {
+        var b = renderAnswer(carried);
         b.classList.add("streaming");
         draft = el("div", "drafting");
         draft.appendChild(lead(text));
@@ -568,7 +571,7 @@
         text += String(e.text || "");
         draft.firstChild.textContent = text;
       } else if (e.type === "final") {
-        final = e.answer;
+        final = answerIn(e);
       } else if (e.type === "error") {
         problem = String(e.error || "");
       }
