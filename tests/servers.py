@@ -55,31 +55,38 @@ class ChromaServer:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "ChromaServer":
-        import httpx
-
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(self.path), "--host", "127.0.0.1",
              "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": "warn", "ANONYMIZED_TELEMETRY": "False"},
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError("chroma run did not answer its heartbeat")
-            time.sleep(0.2)
+        wait_until_ok(self, f"{self.url}/api/v2/heartbeat", 60, lambda: "chroma run did not answer its heartbeat")
+        return self
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGCONT)  # a test may have paused it
             self.proc.terminate()
             self.proc.wait(timeout=20)
+
+
+def wait_until_ok(server, url: str, seconds: float, problem) -> None:
+    """Poll ``url`` until it answers 200; when ``server.proc`` exits or ``seconds`` pass, stop the
+    server and raise with ``problem()`` (called after the stop, so it may read what the server printed)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            server.__exit__()
+            raise RuntimeError(problem())
+        time.sleep(0.2)
 
 
 class OpenAICompatibleServer:
@@ -95,25 +102,15 @@ class OpenAICompatibleServer:
         self.output = ""  # what the server printed, once it has stopped
 
     def __enter__(self) -> "OpenAICompatibleServer":
-        import httpx
-
         self._log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill and stall the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.llm.serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--threads", str(self.threads)],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=Path(__file__).resolve().parent.parent,
         )
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"app.llm.serve did not become healthy on {self.url}: {self.output[-2000:]}")
-            time.sleep(0.2)
+        wait_until_ok(self, f"{self.url}/health", self.timeout,
+                      lambda: f"app.llm.serve did not become healthy on {self.url}: {self.output[-2000:]}")
+        return self
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
