@@ -118,6 +118,34 @@ WARM_TIMEOUT = 600.0  # seconds for the prompt's fixed prefix (about a minute on
 _URL = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?", re.IGNORECASE)
 
 
+def _database_url(raw: str | None) -> str | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise BadSetting("BOUNCEBOT_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:port/db); "
+                         "leave it unset to keep feedback in the local SQLite file (BOUNCEBOT_FEEDBACK_DB).")
+    return raw
+
+
+def _choice(env: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower() or default
+    if raw not in choices:
+        raise BadSetting(f"{name}={env.get(name)!r} must be one of: {', '.join(choices)}.")
+    return raw
+
+
+def _flag(env: dict, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise BadSetting(f"{name}={env.get(name)!r} must be on or off (1/0, true/false, yes/no).")
+
+
 def default_model_cache() -> Path:
     return Path.home() / ".cache" / "bouncebot" / "models"
 
@@ -209,6 +237,12 @@ class Settings:
     max_history_turns: int = 20  # earlier turns a question is read against; older ones are dropped
     support_email: str | None = None  # SparrowDesk support's address for hand-offs (the article's was lost)
     llm: LLMSettings = field(default_factory=LLMSettings)  # BOUNCEBOT_LLM*: off unless asked for
+    # Running for a team (issue 14): shared stores, replicas, observability.
+    database_url: str | None = field(default=None, repr=False)  # postgresql://...: feedback, rate limits; else SQLite
+    workers: int = 1  # uvicorn worker processes for `serve` (more than 1 needs BOUNCEBOT_CHROMA_URL)
+    index_poll: float = 2.0  # seconds between a replica's checks for a newly switched index
+    log_format: str = "text"  # text | json: one line per request
+    log_questions: bool = False  # put the question's text in the request log (off: it may hold customers' data)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -239,6 +273,11 @@ class Settings:
             max_history_turns=_non_negative_int(env, "BOUNCEBOT_MAX_HISTORY_TURNS", d.max_history_turns),
             support_email=_email(env.get("BOUNCEBOT_SUPPORT_EMAIL")),
             llm=LLMSettings.from_env(env),
+            database_url=_database_url(env.get("BOUNCEBOT_DATABASE_URL")),
+            workers=_positive(env, "BOUNCEBOT_WORKERS", d.workers, int),
+            index_poll=_positive(env, "BOUNCEBOT_INDEX_POLL", d.index_poll),
+            log_format=_choice(env, "BOUNCEBOT_LOG_FORMAT", d.log_format, ("text", "json")),
+            log_questions=_flag(env, "BOUNCEBOT_LOG_QUESTIONS", d.log_questions),
         )
 
     def with_(self, **changes) -> "Settings":
