@@ -287,14 +287,16 @@ class Answerer:
 
 
 def _row_sources(codes: list[Code], table: CodeTable) -> list[Source]:
-    """A citation per table row the exact codes hit (one per row, however many codes hit it)."""
+    """A citation per table row the exact codes hit (one per row, however many codes hit it): a code
+    several articles' tables hold cites each of its rows, each with its own article."""
     sources: list[Source] = []
     for c in codes:
-        if c.match == "exact" and not any(s.row == c.row for s in sources):
-            r = c.row
-            er = next(e for e in table.rows if Row.of(e) == r)
-            sources.append(Source(kind="row", code=r.code, row=r, article=er.article, section=r.section, url=r.url,
-                                  text=row_text(er), score=1.0))
+        cited = [(r.plain(), r.article) for r in c.rows] if c.match == "exact" and c.rows else (
+            [(c.row, next(e.article for e in table.rows if Row.of(e) == c.row))] if c.match == "exact" else [])
+        for r, article in cited:
+            if not any(s.row == r and s.article == article for s in sources):
+                sources.append(Source(kind="row", code=r.code, row=r, article=article, section=r.section,
+                                      url=r.url, text=row_text(r), score=1.0))
     return sources
 
 

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.codes.verdict import RETRY
 
 __all__ = [
-    "Answer", "AskRequest", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "LLMReport", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
+    "Answer", "AskRequest", "CitedRow", "Code", "Draft", "Explanation", "Handoff", "HandoffField", "LLMReport", "Limits", "Lookup", "Notice", "Recipient", "RelatedRow",
     "Row", "Source", "Support", "Text", "Turn", "Verdict",
 ]
 
@@ -46,15 +46,17 @@ MESSAGE_KIND = ("What a pasted message is (app.codes.kind): failure, delay (a de
                 "complaint) or not_report (no delivery report); None for a question")
 
 
+# defer_build: a model's validator and serializer are built when it is first used, not at import
+# (`bouncebot lookup` builds the Lookup's models only; the schema and the JSON are the same).
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # ------------------------------------------------------------------ request
 
 class _Request(BaseModel):
     # Fields a client adds are ignored, as they always were on POST /api/ask.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Turn(_Request):
@@ -88,6 +90,22 @@ class Row(_Model):
         return cls(code=row.code, meaning=row.meaning, action=row.action, section=row.section, url=row.url)
 
 
+class CitedRow(Row):
+    """A table row and the article whose table holds it: one of the rows of a code
+    that several articles' tables hold, each shown with its own citation."""
+
+    article: str = Field(description="The title of the article holding the table")
+
+    @classmethod
+    def of(cls, row) -> "CitedRow":
+        """From an ``app.knowledge.articles.ErrorRow``."""
+        return cls(**Row.of(row).model_dump(), article=row.article)
+
+    def plain(self) -> Row:
+        """The row without its article, as ``Code.row`` and ``Source.row`` carry it."""
+        return Row(**self.model_dump(exclude={"article"}))
+
+
 class RelatedRow(Row):
     """A table row that shares part of a code the table lacks: never its meaning."""
 
@@ -112,7 +130,10 @@ class Code(_Model):
     text: str = Field(description="The code as it appears in the question")
     code: str = Field(description="Normalised: 550-5.1.1, 5.1.1 or 550")
     match: Literal["exact", "none"]
-    row: Row | None = Field(description="The table row, verbatim; only when match is exact")
+    row: Row | None = Field(description="The table row, verbatim; only when match is exact (the first of rows)")
+    rows: list[CitedRow] = Field(default_factory=list, description="Every table row holding the code, verbatim, each "
+                            "with its own article and section: several when several articles' tables hold it, "
+                            "never merged; empty when match is none")
     severity: Severity
     explanation: Explanation | None = Field(description="General guidance; only when match is none")
     related: list[RelatedRow] = Field(description="Closest rows of the table; only when match is none")
@@ -126,7 +147,8 @@ class Code(_Model):
         e = None if m.exact else m.explanation
         return cls(
             text=m.found.text, code=m.found.code, match="exact" if m.exact else "none",
-            row=Row.of(m.row) if m.exact else None, severity=m.found.severity,
+            row=Row.of(m.row) if m.exact else None, rows=[CitedRow.of(r) for r in m.rows] if m.exact else [],
+            severity=m.found.severity,
             explanation=None if e is None else Explanation(meaning=e.meaning, action=e.action, basis=e.basis,
                                                            sources=list(e.sources)),
             related=[RelatedRow.of(r) for r in m.related], reason=m.reason,

@@ -111,6 +111,13 @@ def _table_words(code: str | None, meaning: str, action: str, general: bool = Fa
 def _exact(c: Code) -> str:
     row = c.row
     via = WORDING["exact_via"].format(table_row=table_row(row.code)) if c.code != row.code else ""
+    rows = c.rows or [row]
+    if len(rows) > 1:  # several articles' tables hold the code: each row whole, with its own citation
+        head = WORDING["exact_rows_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
+                                                    count=len(rows))
+        return "\n\n".join([head] + [
+            WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url) + "\n\n"
+            + quote(_table_words(None, r.meaning, r.action)) for r in rows])
     head = WORDING["exact_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
                                            section=row.section, url=row.url)
     return head + "\n\n" + quote(_table_words(None, row.meaning, row.action))
@@ -237,9 +244,16 @@ def lookup_text(lookup: Lookup) -> str:
     for c in lookup.codes:
         severity = severity_label(c.severity)
         if c.match == "exact":
-            lines.append(cli["exact"].format(code=c.code, table_row=table_row(c.row.code), severity_label=severity))
-            lines.append(cli["meaning"].format(meaning_label=WORDING["meaning_label"], meaning=c.row.meaning))
-            lines.append(cli["action"].format(action_label=WORDING["action_label"], action=c.row.action))
+            rows = c.rows or [c.row]
+            if len(rows) > 1:
+                lines.append(cli["exact_rows"].format(code=c.code, count=len(rows), severity_label=severity))
+            else:
+                lines.append(cli["exact"].format(code=c.code, table_row=table_row(c.row.code), severity_label=severity))
+            for r in rows:
+                if len(rows) > 1:
+                    lines.append(cli["row_from"].format(article=r.article or "", section=r.section, url=r.url))
+                lines.append(cli["meaning"].format(meaning_label=WORDING["meaning_label"], meaning=r.meaning))
+                lines.append(cli["action"].format(action_label=WORDING["action_label"], action=r.action))
             continue
         lines.append(cli["not_in_table"].format(code=c.code, not_in_table=LABELS["not_in_table"],
                                                 severity_label=severity))

@@ -5,10 +5,15 @@ A match is **exact** only when
 
 1. the reply code and enhanced code together equal a row's code
    (``550 5.1.1`` -> row ``550-5.1.1``); or
-2. an enhanced code alone equals the enhanced part of exactly one row
-   (``5.1.1`` -> ``550-5.1.1``); or
+2. an enhanced code alone equals the enhanced part of the rows of exactly
+   one code (``5.1.1`` -> ``550-5.1.1``); or
 3. a bare reply code equals a row that is only that reply code
    (``550`` -> row ``550``).
+
+A code that several rows hold (several articles' tables, or one table twice
+in other words) is exact with all of them (``CodeMatch.rows``), each quoted
+with its own article and section, never merged into one; the same words twice
+in one article are one row. ``row`` is the first of them.
 
 Anything else (``550 5.7.26``, ``450 4.2.2``, ``554`` alone) is ``none`` and
 carries no row. Such a code gets a general ``explanation`` from the code
@@ -55,10 +60,17 @@ class Related:
 @dataclass(frozen=True)
 class CodeMatch:
     found: FoundCode
-    row: ErrorRow | None
+    row: ErrorRow | None  # the first of ``rows``: what a client reading one row gets
     explanation: Explanation | None = None  # general meaning; only when not exact
     related: tuple[Related, ...] = ()
     reason: str | None = None  # bounce category, e.g. 'user_unknown'
+    # Every row holding the code, in KB order: several when several articles' tables
+    # hold it, each quoted with its own citation, never merged. () when not exact.
+    rows: tuple[ErrorRow, ...] = ()
+
+    def __post_init__(self):
+        if self.row is not None and not self.rows:
+            object.__setattr__(self, "rows", (self.row,))
 
     @property
     def exact(self) -> bool:
@@ -71,6 +83,7 @@ class CodeMatch:
             "code": self.found.code,
             "match": "exact" if self.row else "none",
             "row": self.row.as_contract() if self.row else None,
+            "rows": [{**r.as_contract(), "article": r.article} for r in self.rows],
             "severity": self.found.severity,
             "explanation": (
                 {"meaning": e.meaning, "action": e.action, "basis": e.basis, "sources": list(e.sources)}
@@ -133,6 +146,7 @@ class CodeTable:
         self.max_codes = max_codes
         self._by_pair: dict[tuple[str | None, str | None], list[ErrorRow]] = {}
         self._by_enhanced: dict[str, list[ErrorRow]] = {}
+        self._reply_codes: dict[str, set[str | None]] = {}  # enhanced code -> the reply codes tabled with it
         for row in self.rows:
             parts = _split(row.code)
             if parts is None:
@@ -140,6 +154,7 @@ class CodeTable:
             self._by_pair.setdefault(parts, []).append(row)
             if parts[1]:
                 self._by_enhanced.setdefault(parts[1], []).append(row)
+                self._reply_codes.setdefault(parts[1], set()).add(parts[0])
 
     @classmethod
     def from_kb(cls, kb_dir: Path, max_codes: int | None = MAX_CODES) -> "CodeTable":
@@ -154,15 +169,15 @@ class CodeTable:
         when the caller matches many codes of one text (it is then worked out once)."""
         if found.enhanced is None:
             candidates = self._by_pair.get((found.reply, None), [])
-        elif found.reply is None:
-            candidates = self._by_enhanced.get(found.enhanced, [])
+        elif found.reply is None:  # exact only when every row holding it is one code (one reply code)
+            one = len(self._reply_codes.get(found.enhanced, ())) == 1
+            candidates = self._by_enhanced.get(found.enhanced, []) if one else []
         else:
             candidates = self._by_pair.get((found.reply, found.enhanced), [])
-        distinct = {(r.code, r.meaning, r.action): r for r in candidates}
-        row = next(iter(distinct.values())) if len(distinct) == 1 else None
-        if row is not None:  # the table's words; the registry only names the bounce category
+        rows = _one_code(candidates)
+        if rows:  # the tables' words; the registry only names the bounce category
             general = explain(found.reply, found.enhanced)
-            return CodeMatch(found, row, None, (), general.reason if general else None)
+            return CodeMatch(found, rows[0], None, (), general.reason if general else None, rows)
         general = explain(found.reply, found.enhanced, context, providers)
         return CodeMatch(found, None, general, self.related(found), general.reason if general else None)
 
@@ -216,6 +231,16 @@ class CodeTable:
         """Each code matched, with the text's providers named once (not per code)."""
         providers = named_providers(text) if codes else set()
         return [self.match(f, text, providers) for f in codes]
+
+
+def _one_code(candidates: list[ErrorRow]) -> tuple[ErrorRow, ...]:
+    """The rows of one code (the caller gives rows of one reply and enhanced code).
+
+    Rows of one code in several articles are all kept, never merged: each is
+    quoted with its own article and section. The same words twice in one
+    article (one citation: its file or export id, and its section's link) are one row."""
+    distinct = {(r.path, r.url, r.code, r.meaning, r.action): r for r in candidates}
+    return tuple(distinct.values())
 
 
 def _decisive_codes(recipients: list[Recipient]) -> list[FoundCode]:

@@ -70,12 +70,20 @@ class ErrorRow:
 
 @dataclass
 class Article:
-    path: str  # relative to the KB folder
+    path: str  # relative to the KB folder (an export article: '<page file>#<id>')
     title: str
     subtitle: str
     url: str
     sections: list[Section]
     rows: list[ErrorRow]
+    locale: str = "en"
+    source_id: str = ""  # an export article's stable id ('zendesk:<id>:<locale>'); '' for a file
+    updated_at: str = ""
+
+    @property
+    def key(self) -> str:
+        """What identifies the article across re-ingests (chunk IDs are made from it)."""
+        return self.source_id or self.path
 
     def section_url(self, section: Section | str) -> str:
         heading = section.heading if isinstance(section, Section) else section
@@ -98,7 +106,30 @@ def load_articles(kb_dir: Path) -> list[Article]:
     if not kb_dir.is_dir():
         raise FileNotFoundError(f"Knowledge-base folder {kb_dir} does not exist.")
     files = sorted(p for p in kb_dir.rglob("*") if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES)
-    return [parse_article(p, p.relative_to(kb_dir).as_posix()) for p in files]
+    articles = [parse_article(p, p.relative_to(kb_dir).as_posix()) for p in files]
+    return articles + _export_articles(kb_dir)
+
+
+def _export_articles(kb_dir: Path) -> list[Article]:
+    """The published articles of the help-centre JSON export pages under ``kb_dir`` (``app.knowledge.zendesk``)."""
+    from app.knowledge.zendesk import EXPORT_SUFFIX, export_articles, read_page
+
+    pages = []
+    for p in sorted(p for p in kb_dir.rglob("*" + EXPORT_SUFFIX) if p.is_file()):
+        rel = p.relative_to(kb_dir).as_posix()
+        page = read_page(p, rel)
+        if page is not None:
+            pages.append((rel, *page))
+    return export_articles(pages, _from_html) if pages else []
+
+
+def _from_html(rel: str, meta: dict, body: str, **extra) -> Article:
+    """An article from a title, a URL and an HTML body (an export's article)."""
+    _, blocks = HtmlArticle.parse(body.replace("\r\n", "\n").replace("\r", "\n"), rel)
+    article = _assemble(rel, meta, blocks)
+    for k, v in extra.items():
+        setattr(article, k, v)
+    return article
 
 
 def parse_article(path: Path, rel: str | None = None) -> Article:

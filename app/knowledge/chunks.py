@@ -96,7 +96,7 @@ def chunk_articles(articles: list[Article], model: str) -> list[Chunk]:
                     "line": line,
                     "order": s_ord * 100 + p_ord,
                 }
-                chunks.append(Chunk(_id(model, a.path, "section", meta["heading_path"], text), text, meta))
+                chunks.append(Chunk(_id(model, a.key, "section", meta["heading_path"], text), text, meta))
         for r_ord, r in enumerate(a.rows):
             text = row_text(r)
             meta = {
@@ -111,5 +111,17 @@ def chunk_articles(articles: list[Article], model: str) -> list[Chunk]:
                 "meaning": r.meaning,
                 "action": r.action,
             }
-            chunks.append(Chunk(_id(model, a.path, "row", r.section, text), text, meta))
-    return chunks
+            chunks.append(Chunk(_id(model, a.key, "row", r.section, text), text, meta))
+    return _unique(chunks)
+
+
+def _unique(chunks: list[Chunk]) -> list[Chunk]:
+    """One chunk per ID: the same words twice in one section of one article
+    (two identical rows, a repeated passage) are one document, the first."""
+    seen: set[str] = set()
+    out = []
+    for c in chunks:
+        if c.id not in seen:
+            seen.add(c.id)
+            out.append(c)
+    return out

@@ -1,0 +1,52 @@
+"""The widget in a real browser over a KB of two articles (the real one and the
+SYNTHETIC export in ``tests/unit/data/zendesk/``): a code both tables hold
+gets one card showing both rows, each under a link to its own article."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ...conftest import ROOT
+from ...servers import LiveServer, free_port
+from .test_widget_browser import ask, host_app, open_with_keyboard, start_bot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REAL = "Common Email Delivery Errors"
+QUOTAS = "Mailbox Quotas for Shared Inboxes (synthetic)"
+
+
+@pytest.fixture(scope="module")
+def two_article_services(tmp_path_factory, embedder):
+    from app.answering.services import build
+    from app.config import Settings
+
+    kb = tmp_path_factory.mktemp("kb2")
+    shutil.copy(ROOT / "kb" / "common-email-delivery-errors.md", kb)
+    shutil.copytree(ROOT / "tests" / "unit" / "data" / "zendesk", kb / "export")
+    settings = Settings().with_(kb_dir=kb, index_dir=tmp_path_factory.mktemp("index2"), collection="widget_two")
+    return build(settings, embedder=embedder, ingest_first=True)
+
+
+@pytest.fixture(scope="module")
+def host2(two_article_services, feedback_log):
+    bot_port, host_port = free_port(), free_port()
+    with start_bot(two_article_services, feedback_log, bot_port, (f"http://127.0.0.1:{host_port}",)):
+        with LiveServer(host_app(bot_port), port=host_port) as host:
+            yield host
+
+
+def test_a_code_two_articles_table_shows_both_rows_each_cited(host2, two_article_services, page: Page):
+    rows = two_article_services.answerer.ask("What does 552-5.2.2 mean?").codes[0].rows
+    page.goto(f"{host2.url}/")
+    open_with_keyboard(page)
+    answer = ask(page, "What does 552-5.2.2 mean?")
+    card = answer.locator('.card.exact[data-code="552-5.2.2"]')
+    expect(card.locator(".meaning")).to_have_text([r.meaning for r in rows])  # each row verbatim, in KB order
+    expect(card.locator(".action")).to_have_text([r.action for r in rows])
+    links = card.locator(".row-cite a")
+    expect(links).to_have_text([f"{REAL} › {rows[0].section}", f"{QUOTAS} › {rows[1].section}"])
+    expect(links.nth(1)).to_have_attribute("href", rows[1].url)
