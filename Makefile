@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 HOST   ?=
 PORT   ?=
 
-.PHONY: install install-test llm chromium index run test test-fast bench eval clean
+.PHONY: install install-test llm chromium postgresql index run test test-fast bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ $(MODEL_MARKER): $(VENV)/.installed-llm
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test $(MODEL_MARKER)
+install-test: $(VENV)/.installed-test $(MODEL_MARKER) postgresql
 llm: $(VENV)/.installed-llm $(MODEL_MARKER)
 
 # Builds the index when it is missing; updates only what changed when it is stale; no-op otherwise.
@@ -47,6 +47,21 @@ index: install
 
 run: index
 	$(BIN)/bouncebot serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+# The PostgreSQL tests start a throw-away cluster with Debian's binaries (evals/servers.py PostgresServer:
+# initdb and pg_ctl under /usr/lib/postgresql/*/bin, as the `postgres` user when run as root).
+# Installed with apt when missing, as Chromium below; without it those tests skip, or fail when CI is set.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: PostgreSQL (/usr/lib/postgresql/*/bin/initdb) is missing and apt-get is not available; install it to run the PostgreSQL tests." >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	else \
+		echo "warning: PostgreSQL is missing and installing it needs root: apt-get install -y postgresql" >&2; \
+	fi
 
 # The browser tests drive Debian's Chromium (never `playwright install`: it downloads a browser).
 # Installed with apt when missing; sudo only when not root and sudo exists (CI runs as root).
@@ -65,15 +80,25 @@ chromium:
 		echo "warning: $(CHROMIUM) is missing and installing it needs root: apt-get install -y chromium" >&2; \
 	fi
 
-test: install-test chromium
+test: install-test chromium postgresql
 	$(BIN)/python -m pytest
 
 # tests/unit only: no model, no server, no browser (fakes from tests/fakes.py); well under a minute.
 test-fast: install-test
 	$(BIN)/python -m pytest tests/unit -q
 
-bench: install-test
+# Then the load test (evals/load.py): 50 clients for 30 s against 2 x `serve --workers 2` on a Chroma server and
+# PostgreSQL, and against one embedded process (about 3 minutes with the start-ups); non-zero when any request failed.
+bench: install-test postgresql
 	$(BIN)/python -m evals.bench
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m evals.load --json evals/results/load.json
+
+# Scale: N synthetic articles (evals/scale_corpus.py) on the embedded store and a Chroma server; tens of
+# minutes at 10,000. BENCH_SCALE_SIZES=200 (comma-separated) and BENCH_SCALE_STORES=embedded narrow it.
+# Table on stdout, JSON in evals/results/scale/.
+.PHONY: bench-scale
+bench-scale: install-test
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m evals.bench_scale
 
 # The project's pipeline and the baselines on the test split; report in evals/results/latest/.
 eval: install-test

@@ -227,6 +227,9 @@ class Settings:
     off_topic_margin: float = 0.08
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
+    embed_precision: str = "fp32"  # fp32 | int8: the embedding model file (int8 is quantised from fp32 once)
+    query_cache: int = 256  # recent query vectors kept in memory (0: none)
+    multilingual: bool = True  # BOUNCEBOT_MULTILINGUAL: non-English questions by multilingual-e5 (vectors made at ingest)
     allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget and call the API cross-origin
     widget_rate: str = "20/minute"  # per client IP, on the widget's own API
     chat_concurrency: int = 8  # chat questions answered at once; the others wait in the chat's queue
@@ -243,6 +246,12 @@ class Settings:
     index_poll: float = 2.0  # seconds between a replica's checks for a newly switched index
     log_format: str = "text"  # text | json: one line per request
     log_questions: bool = False  # put the question's text in the request log (off: it may hold customers' data)
+    metrics: bool = True  # GET /metrics (Prometheus text; no auth: keep it off the public network, or turn it off)
+    # Insights (issue 15): the conversation log, where feedback is stored (app/storage/conversations.py).
+    conversation_log: bool = True  # record each answered message of the chat, the widget and the API (not the CLI)
+    log_keep_personal_data: bool = False  # off: emails, phone numbers and names are redacted before storage
+    log_retention_days: int = 90  # log rows older than this are deleted (at start-up, then at most hourly)
+    insights_token: str | None = field(default=None, repr=False)  # unset: /insights is off
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -263,6 +272,9 @@ class Settings:
             off_topic_margin=_float(env, "BOUNCEBOT_OFF_TOPIC_MARGIN", d.off_topic_margin),
             max_question_bytes=_int(env, "BOUNCEBOT_MAX_QUESTION_BYTES", d.max_question_bytes),
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
+            embed_precision=_choice(env, "BOUNCEBOT_EMBED_PRECISION", d.embed_precision, ("fp32", "int8")),
+            query_cache=_non_negative_int(env, "BOUNCEBOT_QUERY_CACHE", d.query_cache),
+            multilingual=_flag(env, "BOUNCEBOT_MULTILINGUAL", d.multilingual),
             allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
             widget_rate=_rate_setting(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
             chat_concurrency=_positive(env, "BOUNCEBOT_CHAT_CONCURRENCY", d.chat_concurrency, int),
@@ -278,6 +290,11 @@ class Settings:
             index_poll=_positive(env, "BOUNCEBOT_INDEX_POLL", d.index_poll),
             log_format=_choice(env, "BOUNCEBOT_LOG_FORMAT", d.log_format, ("text", "json")),
             log_questions=_flag(env, "BOUNCEBOT_LOG_QUESTIONS", d.log_questions),
+            metrics=_flag(env, "BOUNCEBOT_METRICS", d.metrics),
+            conversation_log=_flag(env, "BOUNCEBOT_CONVERSATION_LOG", d.conversation_log),
+            log_keep_personal_data=_flag(env, "BOUNCEBOT_LOG_KEEP_PERSONAL_DATA", d.log_keep_personal_data),
+            log_retention_days=_positive(env, "BOUNCEBOT_LOG_RETENTION_DAYS", d.log_retention_days, int),
+            insights_token=(env.get("BOUNCEBOT_INSIGHTS_TOKEN") or "").strip() or None,
         )
 
     def with_(self, **changes) -> "Settings":

@@ -4,7 +4,8 @@ Hierarchy (``tests/unit/test_errors.py`` holds it to the classes below)::
 
     BouncebotError               exit 1, HTTP 500   the base; never raised itself
     ├── BadSetting               exit 2, HTTP 500   a BOUNCEBOT_* setting is malformed
-    │   └── BadChromaURL         exit 2, HTTP 500   BOUNCEBOT_CHROMA_URL is not an http(s) URL
+    │   ├── BadChromaURL         exit 2, HTTP 500   BOUNCEBOT_CHROMA_URL is not an http(s) URL
+    │   └── WorkersNeedChromaServer exit 2, HTTP 500   --workers N>1 on the embedded store
     ├── KBNotFound               exit 1, HTTP 500   the knowledge-base folder does not exist
     ├── CannotReadFile           exit 1, HTTP 500   a file named on the command line cannot be read
     ├── BadQuestion              exit 2, HTTP 422   the question cannot be answered as given
@@ -21,6 +22,11 @@ Hierarchy (``tests/unit/test_errors.py`` holds it to the classes below)::
     ├── FeedbackUnavailable      exit 1, HTTP 503   the feedback database cannot be written
     │   └── FeedbackFull         exit 1, HTTP 507   no room: a full disk or BOUNCEBOT_FEEDBACK_MAX_MB
     ├── NoFeedbackYet            exit 1, HTTP 404   ``feedback export`` before any feedback was kept
+    ├── ConversationLogUnavailable exit 1, HTTP 503 the conversation log cannot be opened, read or written
+    ├── ConversationLogOff       exit 1, HTTP 404   insights asked for with BOUNCEBOT_CONVERSATION_LOG=off
+    ├── BadPeriod                exit 2, HTTP 400   an insights period that cannot be read (7d, 24h, days)
+    ├── UnknownInsightsTable     exit 2, HTTP 404   a CSV export of a table insights do not have
+    ├── NoSuchLogEntry           exit 2, HTTP 404   an eval case asked for a log row that does not exist
     └── LLMError                 exit 1, HTTP 500   the language-model door (BOUNCEBOT_LLM); never raised itself
         ├── ModelNotInstalled    exit 1, HTTP 503   the model's part packages are missing (``make llm``)
         ├── ModelFileCorrupt     exit 1, HTTP 500   the joined or cached GGUF has the wrong size or sha256
@@ -60,6 +66,22 @@ class BadChromaURL(BadSetting):
     def __init__(self, url: str) -> None:
         self.url = url
         super().__init__(f"BOUNCEBOT_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
+
+
+class WorkersNeedChromaServer(BadSetting):
+    """More than one worker on the embedded store: its files are not safe to share between processes."""
+
+    exit_code = 2
+    http_status = 500
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        super().__init__(
+            f"{workers} worker processes (--workers or BOUNCEBOT_WORKERS) need a Chroma server: the embedded store "
+            "cannot be shared by several worker processes. Start one with `chroma run --path ./chroma-data "
+            "--port 8000`, then set BOUNCEBOT_CHROMA_URL=http://127.0.0.1:8000 and run `bouncebot ingest` "
+            "against it; or serve with --workers 1."
+        )
 
 
 class KBNotFound(BouncebotError):
@@ -191,10 +213,12 @@ class MalformedArticle(BouncebotError):
     exit_code = 4
     http_status = 500
 
-    def __init__(self, path: str, line: int, problem: str) -> None:
-        self.path, self.line, self.problem = path, line, problem
+    def __init__(self, path: str, line: int, problem: str, article_id: str | None = None) -> None:
+        # article_id: the article's id inside a help-centre export page (``path`` is the page's file)
+        self.path, self.line, self.problem, self.article_id = path, line, problem, article_id
+        where = f"{path}:{line}: article {article_id}" if article_id is not None else f"{path}:{line}"
         super().__init__(
-            f"{path}:{line}: {problem}. Fix the article and run `bouncebot ingest` again; "
+            f"{where}: {problem}. Fix the article and run `bouncebot ingest` again; "
             "the existing index was left as it was."
         )
 
@@ -240,6 +264,45 @@ class NoFeedbackYet(BouncebotError):
     def __init__(self, path) -> None:
         self.path = path
         super().__init__(f"No feedback yet: {path} does not exist (set BOUNCEBOT_FEEDBACK_DB).")
+
+
+class ConversationLogUnavailable(BouncebotError):
+    """The conversation log (issue 15) cannot be opened, read or written; the message says what to do.
+    The surfaces never show it: a failed write is logged and counted, and the answer still goes out."""
+
+    exit_code = 1
+    http_status = 503
+
+
+# --------------------------------------------------------------- insights (issue 15, app/insights)
+
+
+class ConversationLogOff(BouncebotError):
+    """Insights were asked for while the conversation log is off: there is nothing to read."""
+
+    exit_code = 1
+    http_status = 404
+
+
+class BadPeriod(BouncebotError):
+    """An insights period that cannot be read; the message says what to write (7d, 24h, a range of days)."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class UnknownInsightsTable(BouncebotError):
+    """A table name insights do not have (a CSV export); the message lists them."""
+
+    exit_code = 2
+    http_status = 404
+
+
+class NoSuchLogEntry(BouncebotError):
+    """An eval case asked for a conversation-log row that does not exist (or has expired)."""
+
+    exit_code = 2
+    http_status = 404
 
 
 # --------------------------------------------------------------- the language model

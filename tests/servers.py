@@ -1,12 +1,11 @@
 """Real servers on loopback for the API, browser, store and LLM tests: the app
-(uvicorn in a thread), a Chroma server (`chroma run` in a process) and an
-OpenAI-compatible server over the local GGUF (`python -m app.llm.serve`)."""
+(uvicorn in a thread) and an OpenAI-compatible server over the local GGUF
+(`python -m app.llm.serve`). The Chroma server and the PostgreSQL cluster live
+in ``evals/servers.py`` (the benches start them too) and are re-exported here."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,11 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from evals.servers import (  # noqa: F401  (re-exported: tests import them from here)
+    ChromaServer, PostgresServer, free_port, postgres_missing, wait_until_ok)
 
 
 class LiveServer:
@@ -44,49 +40,6 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
-
-
-class ChromaServer:
-    """`chroma run` on a free loopback port, storing in ``path``; ``url`` once it answers its heartbeat."""
-
-    def __init__(self, path: Path):
-        self.path, self.port = Path(path), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "ChromaServer":
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(self.path), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "RUST_LOG": "warn", "ANONYMIZED_TELEMETRY": "False"},
-        )
-        wait_until_ok(self, f"{self.url}/api/v2/heartbeat", 60, lambda: "chroma run did not answer its heartbeat")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)  # a test may have paused it
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-
-
-def wait_until_ok(server, url: str, seconds: float, problem) -> None:
-    """Poll ``url`` until it answers 200; when ``server.proc`` exits or ``seconds`` pass, stop the
-    server and raise with ``problem()`` (called after the stop, so it may read what the server printed)."""
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if server.proc.poll() is not None or time.monotonic() > deadline:
-            server.__exit__()
-            raise RuntimeError(problem())
-        time.sleep(0.2)
 
 
 class OpenAICompatibleServer:

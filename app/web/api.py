@@ -3,9 +3,13 @@
     POST /api/ask        {"question": str, "history": [...]}  -> the answer contract
     POST /api/ask/stream the same request -> NDJSON events, one JSON object a line:
                          {"type": "answer_skeleton", "answer"}, {"type": "token", "text"}...,
-                         {"type": "final", "answer"} (the default mode: skeleton and final only)
+                         {"type": "final", "answer", "log_id"} (the default mode: skeleton and final only)
     GET  /api/lookup?q=  the code look-up alone (no model needed)
-    POST /api/feedback   {"rating": "up"|"down", "question", "answer", ...}
+    POST /api/feedback   {"rating": "up"|"down", "question", "answer", ..., "log_id"}
+
+Each answer is recorded in the conversation log (when it is on, ``app.storage.recorder``): /api/ask
+returns its row id in the ``X-Bouncebot-Log-Id`` header, a stream in the final event's ``log_id``;
+a feedback post that sends it back attaches its rating and comment to that row.
     GET  /healthz        index and model state, counts
 
 Errors are JSON ``{"error": message}``: 422 for an empty question or a
@@ -19,20 +23,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.answering.contract import Answer, AskRequest, Lookup
 from app.answering.ports import FeedbackLog
 from app.answering.services import Services
 from app.errors import BouncebotError
+from app.web.metrics import record_answer, record_error
 
 
 log = logging.getLogger("bouncebot")
+LOG_ID_HEADER = "X-Bouncebot-Log-Id"  # the answer's row in the conversation log, for POST /api/feedback's log_id
 
 
 # AskRequest is the widget's request too (app.web.widget imports it from here).
@@ -52,15 +59,22 @@ class FeedbackRequest(BaseModel):
     answered: bool | None = None
     codes: list = Field(default_factory=list, description="The answer's codes (at most 100, 64 KB as JSON).")
     sources: list = Field(default_factory=list, description="The answer's sources (at most 100, 64 KB as JSON).")
+    log_id: int | None = Field(None, description="The answer's conversation-log id (the X-Bouncebot-Log-Id header of "
+                                                 "/api/ask, `log_id` of a stream's final event): the rating and "
+                                                 "comment are attached to that logged message too.")
 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def ask_stream(answerer, body: AskRequest) -> StreamingResponse:
+def ask_stream(answerer, body: AskRequest, request: Request | None = None, recorder=None,
+               channel: str = "api") -> StreamingResponse:
     """``answerer.stream_ask`` as NDJSON. Bad input fails before the stream starts, as on /api/ask
-    (the JSON error shape, 4xx); a failure once it has started ends it with ``{"type": "error"}``."""
+    (the JSON error shape, 4xx); a failure once it has started ends it with ``{"type": "error"}``.
+    With ``request``, the final answer (or the failure) is recorded for the metrics and the log; with
+    ``recorder``, in the conversation log too (the final event then carries its ``log_id``)."""
+    started = time.perf_counter()
     events = iter(answerer.stream_ask(body.question, body.history))
     first = next(events)  # the answer is decided here: BadQuestion, SearchUnavailable... raise as JSON errors
 
@@ -68,9 +82,16 @@ def ask_stream(answerer, body: AskRequest) -> StreamingResponse:
         yield json.dumps(first, ensure_ascii=False) + "\n"
         try:
             for event in events:
+                if request is not None and event.get("type") == "final":
+                    record_answer(request, event["answer"])
+                if recorder is not None and event.get("type") == "final":
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    event = {**event, "log_id": recorder.record(event["answer"], channel, latency_ms)}
                 yield json.dumps(event, ensure_ascii=False) + "\n"
         except Exception as e:  # noqa: BLE001  (the status line is sent: say so in the stream)
             log.error("the answer stream failed", exc_info=e)
+            if request is not None:
+                record_error(request)
             yield json.dumps({"type": "error", "error": "The answer stopped on the server; the error was logged. "
                                                         "Try again."}) + "\n"
 
@@ -102,18 +123,34 @@ def install_error_handlers(app: FastAPI) -> None:
                           "Try again, and tell the team running Bouncebot if it keeps happening.")
 
 
-def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
+def answer_logged(answerer, body: AskRequest, request: Request, response: Response, recorder, channel: str):
+    """``answerer.ask`` for a door: recorded for the metrics and, with ``recorder``, in the conversation log
+    (its id in the ``X-Bouncebot-Log-Id`` header, when written in time)."""
+    started = time.perf_counter()
+    answer = answerer.ask(body.question, body.history)  # history: validated, the newest turns kept
+    latency_ms = (time.perf_counter() - started) * 1000
+    record_answer(request, answer)  # the outcome, for the metrics and the log line
+    if recorder is not None:
+        log_id = recorder.record(answer, channel, latency_ms)
+        if log_id is not None:
+            response.headers[LOG_ID_HEADER] = str(log_id)
+    return answer
+
+
+def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None, recorder=None) -> APIRouter:
+    """``rate_counter`` (``Storage.rate_counter``, PostgreSQL) shares the feedback rate limit between replicas;
+    ``recorder`` (``app.storage.recorder.Recorder``) writes each answer to the conversation log."""
     r = APIRouter()
     answerer = services.answerer
 
     @r.post("/api/ask", summary="Answer a question (the answer contract)")
-    def ask(body: AskRequest) -> Answer:
-        return answerer.ask(body.question, body.history)  # history: validated, the newest turns kept
+    def ask(body: AskRequest, request: Request, response: Response) -> Answer:
+        return answer_logged(answerer, body, request, response, recorder, "api")
 
     @r.post("/api/ask/stream", summary="Answer a question as a stream of events (NDJSON)",
             response_class=StreamingResponse, responses=STREAM_RESPONSES)
-    def ask_streamed(body: AskRequest):
-        return ask_stream(answerer, body)
+    def ask_streamed(body: AskRequest, request: Request):
+        return ask_stream(answerer, body, request, recorder, "api")
 
     @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
     def lookup(q: str = Query(..., description="text containing codes")) -> Lookup:
@@ -122,7 +159,7 @@ def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
 
     from app.web.widget import RateLimiter  # imported here: app.widget imports this module
 
-    feedback_limiter = RateLimiter.from_setting(services.settings.feedback_rate)
+    feedback_limiter = RateLimiter.from_setting(services.settings.feedback_rate, counter=rate_counter, route="feedback")
 
     @r.post("/api/feedback", summary="Thumbs up or down on an answer", status_code=201, responses={
         413: {"description": "A field over its limit: `{\"error\": ...}` names the field and the limit"},
@@ -133,7 +170,10 @@ def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
     })
     def feedback(body: FeedbackRequest, request: Request) -> dict:
         feedback_limiter.enforce(request, "feedback posts")
-        return {"id": feedback_log.add(**body.model_dump())}
+        saved = feedback_log.add(**body.model_dump(exclude={"log_id"}))
+        rated = (body.log_id is not None and recorder is not None
+                 and recorder.rate(body.log_id, body.rating, body.comment))
+        return {"id": saved, "log_id": body.log_id if rated else None}  # None: no such logged message, or no log
 
     @r.get("/healthz", summary="Index, vector store and model state (never waits on the store)")
     async def healthz() -> dict:
@@ -148,6 +188,7 @@ def api_routes(services: Services, feedback_log: FeedbackLog) -> APIRouter:
             "model_loaded": services.embedder.loaded,
             "table_rows": len(services.table.rows),
             "feedback": feedback_log.count(),
+            "conversation_log": None if recorder is None else recorder.stats(),  # rows written, failed, dropped
             "feedback_problem": feedback_log.problem(),  # None, or why a thumbs up/down would not be saved now
         }
 

@@ -4,7 +4,8 @@ opens a compact chat panel served by this server.
     GET  /widget.js          the loader a host page includes (launcher in a Shadow DOM)
     GET  /widget             the panel (plain HTML/CSS/JS in an iframe), framable only
                              by this server's own pages and BOUNCEBOT_ALLOWED_ORIGINS
-    GET  /widget/panel.js, /widget/panel.css, /widget/demo.css
+    GET  /widget/panel-core.js, panel-answer.js, panel-net.js, panel.js (the panel's scripts, in order),
+         /widget/panel.css, /widget/demo.css
     POST /widget/api/ask     the answer contract, like /api/ask, rate-limited per client IP
     POST /widget/api/ask/stream  the same as NDJSON events, like /api/ask/stream (what the panel uses
                              when the server is in the language-model mode, to show tokens as they come)
@@ -17,6 +18,7 @@ allowlist; no cookies are used or needed.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -30,14 +32,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.answering.contract import Answer, AskRequest
 from app.config import Settings, parse_rate
-from app.web.api import STREAM_RESPONSES, ask_stream
+from app.web.api import LOG_ID_HEADER, STREAM_RESPONSES, answer_logged, ask_stream
 from app.errors import RateLimited
 
+log = logging.getLogger("bouncebot.widget")
 API_PREFIXES = ("/api/", "/widget/api/", "/healthz")
 UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
-STATIC_TYPES = {"panel.js": "text/javascript; charset=utf-8", "panel.css": "text/css; charset=utf-8",
-                "demo.css": "text/css; charset=utf-8"}
+# The panel's scripts (panel.html loads them in this order), its styles, the demo page's styles.
+PANEL_SCRIPTS = ("panel-core.js", "panel-answer.js", "panel-net.js", "panel.js")
+STATIC_TYPES = {**{name: "text/javascript; charset=utf-8" for name in PANEL_SCRIPTS},
+                "panel.css": "text/css; charset=utf-8", "demo.css": "text/css; charset=utf-8"}
 
 
 def static_text(name: str) -> str:
@@ -59,8 +64,12 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_setting(cls, rate: str, **kw) -> "RateLimiter":
+    def from_setting(cls, rate: str, counter=None, route: str = "", **kw) -> "RateLimiter":
+        """The limiter for ``rate``; with a shared ``counter`` (``Storage.rate_counter``: PostgreSQL), a
+        ``SharedRateLimiter`` counting ``route``'s requests there, for every replica at once."""
         count, period = parse_rate(rate)
+        if counter is not None:
+            return SharedRateLimiter(count, period, counter, route, **kw)
         return cls(count, period, **kw)
 
     def describe(self) -> str:
@@ -92,6 +101,41 @@ class RateLimiter:
         return wait
 
 
+class SharedRateLimiter(RateLimiter):
+    """``count`` requests per fixed window of ``period`` seconds per client, counted in the shared
+    database by ``counter.hit`` (one atomic upsert), so the limit holds across replicas.
+
+    When the database cannot count, it fails open to this process's own token bucket (the
+    in-memory ``RateLimiter``) and asks the database again ``retry_after`` seconds later (meanwhile no
+    request waits on it), logging a warning at most once a minute: a database outage must not stop the
+    widget from answering (answers do not need the database), and the limit still holds per replica
+    meanwhile, so it is never lifted altogether.
+    """
+
+    def __init__(self, count: int, period: float, counter, route: str, wall=time.time, retry_after: float = 5.0,
+                 **kw):
+        super().__init__(count, period, **kw)
+        self.counter, self.route, self.wall, self.retry_after = counter, route, wall, retry_after
+        self._warned = self._down_until = float("-inf")
+        self.fallbacks = 0  # hits counted in memory because the database could not
+
+    def hit(self, key: str) -> float:
+        from app.storage.postgres import CounterUnavailable
+
+        if self.clock() >= self._down_until:
+            try:
+                return self.counter.hit(self.route, key, self.capacity, self.period, self.wall())
+            except CounterUnavailable as e:
+                now = self.clock()
+                self._down_until = now + self.retry_after
+                if now - self._warned >= 60:
+                    self._warned = now
+                    log.warning("rate limit for %s counted in this process only for now: %s",
+                                self.route or "requests", e)
+        self.fallbacks += 1
+        return super().hit(key)
+
+
 def client_key(request: Request) -> str:
     # uvicorn puts X-Forwarded-For here only for proxies in FORWARDED_ALLOW_IPS (loopback by default)
     return request.client.host if request.client else "unknown"
@@ -104,7 +148,7 @@ class ApiCORS:
         self.app, self.prefixes = app, prefixes
         self.cors = CORSMiddleware(
             app, allow_origins=list(origins), allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
-            allow_credentials=False, expose_headers=["Retry-After"], max_age=600,
+            allow_credentials=False, expose_headers=["Retry-After", LOG_ID_HEADER], max_age=600,
         )
 
     async def __call__(self, scope, receive, send):
@@ -252,12 +296,13 @@ The chat button in the corner is the widget. <a href="/">Agents' chat</a></span>
 """
 
 
-def widget_routes(services, settings: Settings | None = None) -> APIRouter:
-    """The widget's routes (their 429 is ``RateLimited``, answered by the API's error handlers)."""
+def widget_routes(services, settings: Settings | None = None, rate_counter=None, recorder=None) -> APIRouter:
+    """The widget's routes (their 429 is ``RateLimited``, answered by the API's error handlers);
+    ``rate_counter`` (``Storage.rate_counter``) shares the rate limit between replicas."""
     from app.answering.services import load_kb
 
     settings = settings or services.settings
-    limiter = RateLimiter.from_setting(settings.widget_rate)
+    limiter = RateLimiter.from_setting(settings.widget_rate, counter=rate_counter, route="widget")
     articles = load_kb(settings)
     answerer = services.answerer
     loader = loader_script()
@@ -288,14 +333,15 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
     @r.post("/widget/api/ask", dependencies=[Depends(rate_limit)],
             responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}},
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
-    def widget_ask(body: AskRequest) -> Answer:
-        return answerer.ask(body.question, body.history)  # the conversation the panel shows, as /api/ask
+    def widget_ask(body: AskRequest, request: Request, response: Response) -> Answer:
+        # the conversation the panel shows, as /api/ask; logged as the widget's (recorder: the conversation log)
+        return answer_logged(answerer, body, request, response, recorder, "widget")
 
     @r.post("/widget/api/ask/stream", dependencies=[Depends(rate_limit)], response_class=StreamingResponse,
             responses={**STREAM_RESPONSES, 429: {"description": "Rate limited, as /widget/api/ask"}},
             summary="The same answer as a stream of events (NDJSON: answer_skeleton, token..., final)")
-    def widget_ask_stream(body: AskRequest):
-        return ask_stream(answerer, body)
+    def widget_ask_stream(body: AskRequest, request: Request):
+        return ask_stream(answerer, body, request, recorder, "widget")
 
     @r.get("/demo", include_in_schema=False)
     def demo(request: Request) -> Response:
@@ -308,8 +354,8 @@ def widget_routes(services, settings: Settings | None = None) -> APIRouter:
     return r
 
 
-def install(app, services, settings: Settings | None = None) -> None:
+def install(app, services, settings: Settings | None = None, rate_counter=None, recorder=None) -> None:
     """Add the widget's routes and the API's CORS to ``app`` (before Gradio is mounted at /)."""
     settings = settings or services.settings
-    app.include_router(widget_routes(services, settings))
+    app.include_router(widget_routes(services, settings, rate_counter, recorder))
     app.add_middleware(ApiCORS, origins=settings.allowed_origins)

@@ -3,7 +3,7 @@
 against the layer order:
 
     base (app, app.config, app.errors, app._data)
-      < knowledge < codes < search < ingest < llm < answering < web < cli
+      < storage < knowledge < codes < search < ingest < llm < answering < insights < web < cli
 
 A module may import its own layer and those below it, except that ``llm`` (the
 language-model door) may not import ``ingest``: it stands on base, knowledge,
@@ -21,7 +21,8 @@ import pytest
 
 from ..conftest import ROOT
 
-LAYERS = ["base", "knowledge", "codes", "search", "ingest", "llm", "answering", "web", "cli", "evals"]
+LAYERS = ["base", "storage", "knowledge", "codes", "search", "ingest", "llm", "answering", "insights", "web", "cli",
+          "evals"]
 OPTIONAL_UPWARD = {("app.cli", "evals.run")}  # `bouncebot eval`: imported in the command, only when asked
 OFF_LIMITS = {("llm", "ingest")}  # below, yet not for it
 
@@ -104,6 +105,8 @@ def test_imports_point_down(path):
     ("app.llm.local", "from app.answering.services import build", "answering is above llm"),
     ("app.llm.prefix", "def f():\n    from ingest.indexer import ingest", "ingest is off limits to llm"),
     ("app.search.retrieval", "from ..llm import door", "llm is above search"),
+    ("app.insights.report", "from app.web.insights import insights_routes", "web is above insights"),
+    ("app.answering.answerer", "def f():\n    from app.insights import compute", "insights is above answering"),
 ])
 def test_the_check_catches_upward_imports(mod, source, problem):
     """The check itself can fail: relative, absolute and function-level upward imports are reported."""
