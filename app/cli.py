@@ -4,7 +4,8 @@
     bouncebot lookup TEXT [--json]       codes in TEXT against the error table (no model)
     bouncebot ask QUESTION [--json]      answer one question
     bouncebot ask --json --batch FILE    answer JSON Lines ({"question": ..., "history": [...]}); '-' is stdin
-    bouncebot serve [--host H] [--port P]
+    bouncebot serve [--host H] [--port P] [--workers N]
+    bouncebot insights --since 7d [--json]   what the conversation log says (--eval-case ID: one eval case)
 
 Exit codes: 0 done; 1 failure; 2 bad input (empty or too long a question,
 bad arguments); 3 the index is missing, stale or unreadable; 4 a malformed article;
@@ -92,7 +93,15 @@ def cmd_lookup(settings: Settings, args) -> int:
     return 0
 
 
+def _preload_model(settings: Settings) -> None:
+    """The model's session starts loading in a thread while the command imports the rest (store, web stack)."""
+    from app.search.embeddings import preload
+
+    preload(settings)
+
+
 def cmd_ask(settings: Settings, args) -> int:
+    _preload_model(settings)
     from app.answering.services import build
 
     services = build(settings)
@@ -153,9 +162,12 @@ def _request(item: dict):
 
 
 def cmd_serve(settings: Settings, args) -> int:
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port,
+                              workers=args.workers or settings.workers)
+    if settings.workers == 1:  # N workers each load their own
+        _preload_model(settings)
     from app.web.server import serve
 
-    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     serve(settings)
     return 0
 
@@ -163,9 +175,9 @@ def cmd_serve(settings: Settings, args) -> int:
 def cmd_feedback(settings: Settings, args) -> int:
     from app.web.feedback import FeedbackLog, export_down
 
-    if not settings.feedback_db.exists():
+    if not settings.database_url and not settings.feedback_db.exists():  # PostgreSQL: the log says if it has none
         raise NoFeedbackYet(settings.feedback_db)
-    feedback_log = FeedbackLog.from_settings(settings, read_only=True)
+    feedback_log = FeedbackLog.from_settings(settings, read_only=True)  # BOUNCEBOT_DATABASE_URL: PostgreSQL
     if args.out in (None, "-"):
         n = export_down(feedback_log, sys.stdout)
     else:
@@ -173,6 +185,23 @@ def cmd_feedback(settings: Settings, args) -> int:
             n = export_down(feedback_log, f)
     print(f"Exported {n} thumbs-down answer(s) as eval cases.", file=sys.stderr)
     return 0
+
+
+def cmd_insights(settings: Settings, args) -> int:
+    from app.insights.command import run
+
+    return run(settings, since=args.since, as_json=args.json, eval_case_id=args.eval_case,
+               use_model=not args.no_model)
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of worker processes, at least 1")
+    return n
 
 
 def parser() -> argparse.ArgumentParser:
@@ -196,10 +225,19 @@ def parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="start the web chat")
     sv.add_argument("--host", help="interface to listen on (default BOUNCEBOT_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default BOUNCEBOT_PORT or 7860)")
+    sv.add_argument("--workers", type=_workers, help="worker processes (default BOUNCEBOT_WORKERS or 1; "
+                    "more than 1 needs a Chroma server: BOUNCEBOT_CHROMA_URL)")
     fb = sub.add_parser("feedback", help="work with agents' feedback")
     fb_sub = fb.add_subparsers(dest="action", required=True)
     ex = fb_sub.add_parser("export", help="write thumbs-down answers as eval cases (JSON Lines)")
     ex.add_argument("--out", help="file to write (default: standard output)")
+
+    ins = sub.add_parser("insights", help="what agents asked, what the article lacks, how answers landed")
+    ins.add_argument("--since", default="7d", help="the period: 7d, 24h or 2026-11-01..2026-11-30 (default 7d)")
+    ins.add_argument("--json", action="store_true", help="print the insights as one JSON object")
+    ins.add_argument("--eval-case", type=int, metavar="ID", help="print logged message ID as an eval case line")
+    ins.add_argument("--no-model", action="store_true", help="group refused questions by shared words, "
+                     "without the embedding model")
 
     sub.add_parser("eval", help="measure answer accuracy against baselines (bouncebot eval --help)")
     return p
@@ -217,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         handler = {"ingest": cmd_ingest, "lookup": cmd_lookup, "ask": cmd_ask, "serve": cmd_serve,
-                   "feedback": cmd_feedback}[args.command]
+                   "feedback": cmd_feedback, "insights": cmd_insights}[args.command]
         return handler(settings, args)
     except BouncebotError as e:
         print(f"bouncebot: {e}", file=sys.stderr)

@@ -85,6 +85,50 @@ CURRENT = "current"  # head: the collection holding the current version
 PREVIOUS = "previous"  # head: the version before it, kept for replicas still reading it
 HEAD = "head"  # a version: the head it belongs to
 CREATED = "created"  # a version: when its build started (seconds since the epoch)
+SWITCHED = "switched"  # head: when it last moved to a new version (seconds since the epoch)
+RETIRE_POLLS = 5  # the previous version is removed this many replicas' poll intervals after a switch
+
+
+# --- Live re-index --------------------------------------------------------------
+#
+# A running process checks the head every ``BOUNCEBOT_INDEX_POLL`` seconds
+# (``head_version``: one metadata read) and, when it has moved, opens the new
+# version and swaps to it (``app.answering.live``). The version it left stays
+# until every replica has had ``RETIRE_POLLS`` polls to move, then whoever sees
+# it first (a replica already on the current version, or the next ingest)
+# deletes it (``retire_previous``). Replicas only ever delete collections; the
+# head's metadata is written by ingest alone, so a switch is never undone.
+
+
+def retire_grace(settings: Settings) -> float:
+    """Seconds after a switch before the previous version may be deleted."""
+    return RETIRE_POLLS * settings.index_poll
+
+
+def head_version(client, settings: Settings) -> str | None:
+    """The name of the version the head points to now (None: no head, or an index built before versions)."""
+    head = get_collection(client, settings.collection)
+    return None if head is None else (head.metadata or {}).get(CURRENT) or None
+
+
+def retire_previous(client, settings: Settings, now: float | None = None) -> str | None:
+    """Delete the version the head left, once the grace after the switch has passed; its name, or None."""
+    import time
+
+    head = get_collection(client, settings.collection)
+    meta = (head.metadata or {}) if head is not None else {}
+    previous, switched = meta.get(PREVIOUS), meta.get(SWITCHED)
+    if not previous or switched is None or previous == meta.get(CURRENT):
+        return None
+    if (time.time() if now is None else now) - float(switched) < retire_grace(settings):
+        return None
+    if get_collection(client, previous) is None:
+        return None  # already gone
+    try:
+        client.delete_collection(previous)
+    except Exception:  # noqa: BLE001 - another replica deleted it first
+        return None
+    return previous
 
 
 def version_name(head: str, created: float) -> str:

@@ -12,21 +12,30 @@ import sys
 
 from app.config import Settings
 from app.answering.ports import FeedbackLog
-from app.answering.services import Services, build
+from app.answering.services import Services
 
 
-def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings | None = None):
-    """``settings`` defaults to ``services.settings`` (the widget's allowlist and rate come from it)."""
+def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings | None = None, chat=None,
+               rate_counter=None, conversations=None):
+    """``settings`` defaults to ``services.settings`` (the widget's allowlist and rate come from it).
+    ``rate_counter``: ``Storage.rate_counter`` (PostgreSQL), shared by replicas; None counts in memory.
+    ``chat``: an ASGI app served at ``/`` instead of this process's own Gradio chat (several workers
+    reach the one chat process through ``app.web.workers.ChatProxy``).
+    ``conversations``: ``Storage.conversations`` (the conversation log, issue 15; None: nothing is recorded),
+    written through one ``Recorder`` (``app.state.recorder``) by the chat, the widget and the API."""
     import gradio as gr
     from fastapi import FastAPI
     from starlette.middleware.cors import CORSMiddleware
 
-    from app.web import widget
+    from app.web import insights, widget
     from app.web.api import api_routes, install_error_handlers
     from app.web.chat import CSS, MAX_UPLOAD_BYTES, THEME, ChatUI
+    from app.web.metrics import Observer
     from app.web.security import BlockedPaths, BodyLimit, SecurityHeaders
 
     settings = settings or services.settings
+    observer = Observer(settings, services, feedback_log)  # /metrics and the request log line (app.web.metrics)
+    feedback_log = observer.counting(feedback_log)
     app = FastAPI(
         title="Bouncebot",
         version="0.1.0",
@@ -35,17 +44,31 @@ def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(api_routes(services, feedback_log))
+    from app.storage.recorder import Recorder
+
+    recorder = None if conversations is None else Recorder(conversations)  # writes off the request path
+    app.state.conversations, app.state.recorder = conversations, recorder
+    if recorder is not None:
+        import atexit
+
+        atexit.register(recorder.close)  # the rows still queued are written before the process exits
+    app.include_router(api_routes(services, feedback_log, rate_counter, recorder))
     _local_docs(app)
     # Gradio adds no CORS headers of its own when the parent app has a CORSMiddleware: with no
     # origins, no other site may call the chat's routes; the JSON API's allowlist is widget.install's.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
-    widget.install(app, services, settings)  # before the chat takes over "/"
+    widget.install(app, services, settings, rate_counter, recorder)  # before the chat takes over "/"
+    insights.install(app, settings, conversations, getattr(services, "embedder", None))  # /insights (issue 15)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BlockedPaths, suffixes=UPLOAD_ROUTES)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, large_limit=settings.max_body_bytes * 8,
                        prefixes=widget.API_PREFIXES)
-    demo = ChatUI(services.answerer, feedback_log=feedback_log, concurrency=settings.chat_concurrency).create_app()
+    observer.install(app)  # outermost: every response is counted and logged, the 413s too
+    if chat is not None:
+        app.mount("/", observer.passed_on(chat))  # counted and logged once, by the chat process
+        return app
+    demo = ChatUI(services.answerer, feedback_log=feedback_log, concurrency=settings.chat_concurrency,
+                  on_answer=observer.chat_answer, recorder=recorder).create_app()
     return gr.mount_gradio_app(app, demo, path="/", theme=THEME, css=CSS, footer_links=["api"],
                                max_file_size=MAX_UPLOAD_BYTES)
 
@@ -72,13 +95,20 @@ def _local_docs(app) -> None:
 
 
 def serve(settings: Settings) -> None:
+    """One process (``settings.workers`` 1), or N uvicorn workers on a Chroma server (``app.web.workers``).
+    Either way each process follows re-indexes without a restart (``app.answering.live``)."""
     import uvicorn
 
-    from app.web import feedback
+    from app.web import workers
 
-    feedback_log = feedback.FeedbackLog.from_settings(settings)  # fails at once when the database cannot be written
-    services = build(settings).warm()  # fails fast (with the fix) when the index is missing or stale
-    app = create_app(services, feedback_log)
+    workers.check(settings)  # several workers on the embedded store: refused, saying what to run instead
+    if settings.workers > 1:
+        from app.web.metrics import multiprocess_dir
+
+        with multiprocess_dir(settings.workers):  # each worker's figures there, so /metrics is the whole server's
+            workers.run(settings)
+        return
+    app = workers.make_app(settings)
     print(f"Bouncebot is answering on http://{settings.host}:{settings.port}/ "
           f"(help-centre widget demo: http://{settings.host}:{settings.port}/demo)", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
