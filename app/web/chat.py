@@ -17,13 +17,9 @@ tests build it and call ``respond`` directly; serving is ``app.server``'s job
   resolve as on the API; a draft or a support request is a fenced block in
   the answer, which the chat gives a copy button.
 - The code cards, the recipients and the cited sections are built from the
-  answer's fields (``codes[].row``, ``recipients``, ``sources[].kind``...;
-  a recipient's ``verdict`` gets badges and one sentence, under the label
-  that says it is Bouncebot's reading, not the article's),
-  never from its Markdown, with the labels every surface shares
-  (``app/answering/data/wording.yaml``; the page's own texts under ``chat:``);
-  a code carried from an earlier message (``codes[].from_history``) gets the
-  widget's "from earlier in the conversation" badge.
+  answer's fields, never from its Markdown (``app.web.chat_html``), with the
+  labels every surface shares (``app/answering/data/wording.yaml``; the
+  page's own texts under ``chat:``).
 - In the language-model mode a turn streams token by token (``app.web.chat_stream``).
 """
 
@@ -33,22 +29,22 @@ import bisect
 import html
 import itertools
 import re
+import time
 
 import gradio as gr
 
 from app._data import data_file, data_text
 from app.answering.answerer import Answerer
-from app.answering.contract import Answer, Code, Recipient, Source
-from app.answering.render import LABELS, WORDING, basis_label, plain, recipient_code, severity_label, table_row
-from app.answering.render_bounce import (badges, evidence_label, kind_sentence, one_line, reason_sentence,
-                                         recipients_label, retry_sentence)
+from app.answering.contract import Answer
 from app.answering.ports import FeedbackLog
+from app.answering.render import WORDING
 from app.errors import BadQuestion, BouncebotError
+# The panels' HTML lives in chat_html; FROM_HISTORY, _card and the *_html stay importable from here.
+from app.web.chat_html import FROM_HISTORY, _card, code_cards_html, panels, recipients_html, sources_html  # noqa: F401
 from app.web.chat_stream import batched, draft_markdown, shown_markdown, streams_tokens
 
 EXAMPLES = data_file("app.web", "examples.yaml")
 CSS = data_text("app.web", "chat.css")
-VERDICT = WORDING["verdict"]  # Bouncebot's reading of a bounce: its labels (render_bounce has its sentences)
 TEXTS = WORDING["chat"]  # the page's own texts; the answer's labels are the shared ones (render.LABELS, ...)
 CARDS_PLACEHOLDER = f'<p class="bb-empty">{html.escape(TEXTS["before_first_question"])}</p>'
 DEFAULT_CONCURRENCY = 8  # questions answered at once (BOUNCEBOT_CHAT_CONCURRENCY); more wait in Gradio's queue
@@ -68,136 +64,6 @@ THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
 )
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _multiline(text: str) -> str:
-    return _e(text).replace("\n", "<br>")
-
-
-def _answer(answer: Answer | dict) -> Answer:
-    return answer if isinstance(answer, Answer) else Answer.model_validate(answer)
-
-
-def _head(c: Code, badge: str, kind: str, extra: str = "") -> str:
-    sev = _e(c.severity)
-    return (f'<div class="bb-card-head"><span class="bb-code">{_e(c.code)}</span>'
-            f'<span class="bb-badge bb-{sev}">{_e(severity_label(c.severity))}</span>'
-            f'<span class="bb-badge bb-{kind}">{_e(badge)}</span>{extra}</div>')
-
-
-# The badge of a code carried from an earlier message (codes[].from_history), shared with the widget.
-FROM_HISTORY = WORDING["labels"]["from_history"]
-
-
-def _carried(c: Code) -> tuple[str, str]:
-    """The card's extra class and badge when ``c`` comes from earlier in the conversation."""
-    if not c.from_history:
-        return "", ""
-    return " bb-carried", f'<span class="bb-badge bb-from-history">{_e(FROM_HISTORY)}</span>'
-
-
-def _words(meaning: str, action: str) -> str:
-    """A row's meaning and action, verbatim, under the shared labels."""
-    return (f'<p><b>{_e(WORDING["meaning_label"])}:</b> <span class="bb-meaning">{_e(meaning)}</span></p>'
-            f'<p><b>{_e(WORDING["action_label"])}:</b> <span class="bb-action">{_e(action)}</span></p>')
-
-
-def _card(c: Code) -> str:
-    carried, badge = _carried(c)
-    if c.match == "exact":
-        r = c.row
-        via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code else ""
-        return (f'<div class="bb-card bb-exact{carried}" data-code="{_e(c.code)}">'
-                f'{_head(c, LABELS["in_table"], "intable", via + badge)}{_words(r.meaning, r.action)}</div>')
-    warning = _plain_wording("not_in_table", code=c.code, severity_label=severity_label(c.severity))
-    body = [f'<p class="bb-warn">{_e(warning)}</p>']
-    e = c.explanation
-    if e is None:
-        body.append(f'<p class="bb-general">{_e(WORDING["no_general"])}</p>')
-    else:
-        heading = _plain_wording("general_heading", basis_label=basis_label(e.basis))
-        body.append(f'<p class="bb-general"><b>{_e(heading)}</b> {_e(e.meaning)}</p><p class="bb-general">'
-                    f'<b>{_e(WORDING["general_action_label"])}:</b> {_e(e.action)}</p>')
-    if c.related:
-        codes = ", ".join(f"{r.code} ({r.shares})" for r in c.related)
-        body.append(f'<p class="bb-related">{_e(_plain_wording("related_line", codes=codes))}</p>')
-    return (f'<div class="bb-card bb-none{carried}" data-code="{_e(c.code)}">'
-            f'{_head(c, LABELS["not_in_table"], "notintable", badge)}{"".join(body)}</div>')
-
-
-def _plain_wording(key: str, **values) -> str:
-    """A sentence of wording.yaml as plain text (escaped where it is shown)."""
-    return plain(WORDING[key]).format(**values)
-
-
-def code_cards_html(answer: Answer | dict) -> str:
-    """One card per code (``codes[]``): the table's words for an exact match; a clearly
-    marked not-in-table card, with general guidance labelled as such, otherwise."""
-    codes = _answer(answer).codes
-    if not codes:
-        return f'<p class="bb-empty">{_e(LABELS["no_codes"])}</p>'
-    return "\n".join(_card(c) for c in codes)
-
-
-def recipients_html(answer: Answer | dict) -> str:
-    """For a pasted message: what it is when it is not a failure (``message_kind``), and each
-    recipient of a bounce (``recipients[]``) with its decisive code and why, and Bouncebot's reading
-    (``verdict``): badges (hard or soft bounce, or the action; suppress or keep) and one sentence."""
-    a = _answer(answer)
-    kind = kind_sentence(a.message_kind)
-    head = f'<p class="bb-kind">{_e(plain(kind))}</p>' if kind else ""
-    recipients = [r for r in a.recipients if r.recipient or r.status or r.reply_code or r.verdict]
-    if not recipients or (len(recipients) == 1 and not recipients[0].recipient):  # a code quoted in a question
-        return f'<div class="bb-recipients">{head}</div>' if head else ""
-    ours = f'<p class="bb-ours">{_e(VERDICT["label"])}</p>' if any(r.verdict for r in recipients) else ""
-    rows = "".join(_recipient(r) for r in recipients)
-    return (f'<div class="bb-recipients">{head}<b>{_e(recipients_label(a.message_kind))}</b>{ours}'
-            f'<ul>{rows}</ul></div>')
-
-
-def _recipient(r: Recipient) -> str:
-    """One recipient: address, code, why; with a verdict, its badges, sentence, next step and evidence."""
-    line = (f'<span class="bb-rcpt">{_e(r.recipient or LABELS["recipient_not_named"])}</span>: '
-            f'<span class="bb-code">{_e(recipient_code(r) or LABELS["no_code"])}</span>'
-            f' <span class="bb-why">({_e(r.decisive)})</span>')
-    v = r.verdict
-    if v is None and r.action == "failed":
-        return f"<li>{line}</li>"
-    marks = "".join(f'<span class="bb-badge bb-verdict bb-{_e(name)}">{_e(label)}</span>' for name, label in badges(r))
-    body = ""
-    if v is not None:
-        body = (f'<div class="bb-verdict-sentence">{_e(plain(reason_sentence(v)))}</div><div class="bb-next">'
-                f'<b>{_e(VERDICT["next_label"])}:</b> {_e(plain(retry_sentence(v)))}</div>')
-        if v.evidence:
-            body += (f'<div class="bb-evidence">{_e(evidence_label(v))}: '
-                     f'<code>{_e(one_line(v.evidence))}</code></div>')
-    return f'<li class="bb-recipient" data-action="{_e(r.action)}">{line}<div class="bb-badges">{marks}</div>{body}</li>'
-
-
-def _source(s: Source) -> str:
-    link = LABELS["source_link"].format(article=s.article, section=s.section)
-    if s.kind == "row" and s.row is not None:  # a table row: its code, then its words
-        opening = f'<span class="bb-code">{_e(s.row.code)}</span> {_e(LABELS["in_table"])}'
-        body = _words(s.row.meaning, s.row.action)
-    else:
-        words = s.text.replace("\n", " ").split()
-        opening = "“" + _e(" ".join(words[:7]) + (" …" if len(words) > 7 else "")) + "”"
-        body = f"<blockquote>{_multiline(s.text)}</blockquote>"
-    return (f'<details class="bb-source bb-source-{_e(s.kind)}"><summary><a href="{_e(s.url)}" target="_blank" '
-            f'rel="noopener noreferrer">{_e(link)}</a> <span class="bb-score">{s.score:.2f}</span>'
-            f'<div class="bb-opening">{opening}</div></summary>{body}</details>')
-
-
-def sources_html(answer: Answer | dict) -> str:
-    """The cited parts of the article (``sources[]``), each linked; expand one to read it."""
-    sources = _answer(answer).sources
-    if not sources:
-        return f'<p class="bb-empty">{_e(LABELS["no_sources"])}</p>'
-    return "\n".join(_source(s) for s in sources)
 
 
 def markdown_text(text: str) -> str:
@@ -243,11 +109,6 @@ def stream_cuts(text: str, steps: int = STREAM_STEPS) -> list[int]:
     return cuts + [len(text)]
 
 
-def _panels(answer: Answer) -> tuple[str, str]:
-    """The side panels for ``answer``: its recipients and code cards, and its cited sources."""
-    return recipients_html(answer) + code_cards_html(answer), sources_html(answer)
-
-
 def _text_of(content) -> str:
     """A message's text: Gradio hands content back as a string or a list of parts."""
     if isinstance(content, str):
@@ -286,13 +147,15 @@ def conversation(history: list[dict] | None, answers: dict | None) -> list[dict]
 
 class ChatUI:
     def __init__(self, answerer: Answerer, feedback_log: FeedbackLog | None = None, title: str = "Bouncebot",
-                 concurrency: int = DEFAULT_CONCURRENCY):
+                 concurrency: int = DEFAULT_CONCURRENCY, on_answer=None, recorder=None):
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency={concurrency!r}: give a whole number of questions, at least 1.")
         self.answerer = answerer
         self.feedback_log = feedback_log
         self.title = title
         self.concurrency = concurrency
+        self.on_answer = on_answer or (lambda answer: None)  # each answer (None: it failed), for the metrics
+        self.recorder = recorder  # app.storage.recorder.Recorder: each answer in the conversation log, or None
 
     def respond(self, message: str, history: list[dict] | None, answers: dict | None = None):
         """One turn, streamed: yields (history, code cards, sources, cleared input, answers by message index).
@@ -304,17 +167,23 @@ class ChatUI:
         message = message or ""
         limit = getattr(self.answerer, "max_question_bytes", 200 * 1024)  # a turn too long is left out
         turns = [t for t in conversation(history, answers) if len(t["content"].encode("utf-8", "replace")) <= limit]
+        started = time.perf_counter()
         if streams_tokens(self.answerer):
-            yield from self._respond_streamed(message, turns, history, answers)
+            yield from self._respond_streamed(message, turns, history, answers, started)
             return
         try:
             answer = self.answerer.ask(message, turns)
         except BadQuestion as e:
             yield self._refused(message, history, e), "", "", message, answers
             return
+        except Exception:
+            self.on_answer(None)
+            raise
+        self.on_answer(answer)
         history += [{"role": "user", "content": user_bubble(message)}, {"role": "assistant", "content": ""}]
         answers[str(len(history) - 1)] = answer.to_dict()  # kept as JSON for the thumbs up/down
-        cards, sources = _panels(answer)
+        self._logged(answers, str(len(history) - 1), answer, started)
+        cards, sources = panels(answer)
         text = answer.answer
         for end in stream_cuts(text):
             history[-1] = {"role": "assistant", "content": text[:end]}
@@ -325,7 +194,16 @@ class ChatUI:
         return history + [{"role": "user", "content": user_bubble(message) or " "},
                           {"role": "assistant", "content": TEXTS["refused"].format(problem=markdown_text(str(e)))}]
 
-    def _respond_streamed(self, message: str, turns: list, history: list, answers: dict):
+    def _logged(self, answers: dict, key: str, answer: Answer, started: float) -> None:
+        """Record the answer in the conversation log; its row id kept for the message's thumbs
+        (``answers["log_ids"][key]``, beside the answers kept by message index)."""
+        if self.recorder is None:
+            return
+        log_id = self.recorder.record(answer, "chat", (time.perf_counter() - started) * 1000)
+        if log_id is not None:
+            answers["log_ids"] = {**answers.get("log_ids", {}), key: log_id}
+
+    def _respond_streamed(self, message: str, turns: list, history: list, answers: dict, started: float):
         """A language-model turn: the skeleton's cards at once, the model's text in batches, the final answer."""
         events = batched(self.answerer.stream_ask(message, turns))
         try:
@@ -336,20 +214,24 @@ class ChatUI:
         history += [{"role": "user", "content": user_bubble(message)}, {"role": "assistant", "content": ""}]
         key = str(len(history) - 1)
         answers[key] = skeleton.to_dict()
-        cards, sources = _panels(skeleton)
+        cards, sources = panels(skeleton)
         for kind, value in itertools.chain([("text", "")], events):  # the skeleton shown at once, then the rest
             if kind == "text":
                 history[-1] = {"role": "assistant", "content": draft_markdown(value, skeleton, TEXTS["llm_writing"])}
             else:  # the final answer (or a new skeleton): its own cards, sources and Markdown
                 answers[key] = value.to_dict()
-                cards, sources = _panels(value)
+                if kind == "final":
+                    self.on_answer(value)
+                    self._logged(answers, key, value, started)
+                cards, sources = panels(value)
                 history[-1] = {"role": "assistant", "content": shown_markdown(value)}
             yield history, cards, sources, "", answers
 
     def on_feedback(self, answers: dict | None, comment: str, like: gr.LikeData) -> str:
         if self.feedback_log is None:
             return TEXTS["feedback_off"]
-        answer = (answers or {}).get(str(like.index[0] if isinstance(like.index, (list, tuple)) else like.index))
+        key = str(like.index[0] if isinstance(like.index, (list, tuple)) else like.index)
+        answer = (answers or {}).get(key)
         if answer is None:
             return TEXTS["feedback_no_answer"]
         try:
@@ -359,6 +241,9 @@ class ChatUI:
             )
         except BouncebotError as e:  # the database cannot take it (deleted, read-only, full, too large)
             return TEXTS["feedback_not_saved"].format(problem=e)
+        log_id = (answers or {}).get("log_ids", {}).get(key)
+        if self.recorder is not None and log_id is not None:  # the rating on the logged message too
+            self.recorder.rate(log_id, "up" if like.liked else "down", comment or "")
         return TEXTS["feedback_up" if like.liked else "feedback_down"]
 
     def create_app(self) -> gr.Blocks:

@@ -12,6 +12,7 @@ import pytest
 
 from ..conftest import ROOT
 from ..servers import LiveServer
+from ..unit.test_widget_panel import panel_js
 from .test_answer import SEED_ROWS
 
 ALLOWED = "https://help.example.com"
@@ -120,12 +121,18 @@ def test_widget_js_is_served_as_javascript(http):
 
 
 def test_panel_files_are_served_with_their_types(http):
-    assert http.get("/widget/panel.js").headers["content-type"] == "text/javascript; charset=utf-8"
+    from app.web.widget import PANEL_SCRIPTS
+
+    for name in PANEL_SCRIPTS:  # every script panel.html loads
+        r = http.get(f"/widget/{name}")
+        assert r.status_code == 200 and r.headers["content-type"] == "text/javascript; charset=utf-8", name
+        assert r.headers["cache-control"] == "no-cache" and r.headers["x-content-type-options"] == "nosniff", name
+        assert r.text == (ROOT / "app/web/static" / name).read_text(encoding="utf-8"), name
+        assert "innerHTML" not in r.text, name  # answers are built with textContent
     assert http.get("/widget/panel.css").headers["content-type"] == "text/css; charset=utf-8"
     assert http.get("/widget/demo.css").headers["content-type"] == "text/css; charset=utf-8"
     r = http.get("/widget/nothing.js")
     assert r.status_code == 404 and "error" in r.json()
-    assert "innerHTML" not in http.get("/widget/panel.js").text  # answers are built with textContent
 
 
 def test_panel_may_be_framed_only_by_the_allowlist(http, server):
@@ -191,7 +198,7 @@ def test_panel_labels_are_the_wording_files(http):
 
 
 def test_panel_js_has_no_wording_of_its_own():
-    js = (ROOT / "app/web/static/panel.js").read_text(encoding="utf-8")
+    js = panel_js()  # all the panel's scripts
     code = re.sub(r"/\* .*?\*/|// [^\n]*", "", js, flags=re.S)  # comments are not shown (all start "/* ", "// ")
     string = r'"((?:[^"\\\n]|\\.)*)"'
     literals = re.findall(string, code)
@@ -199,7 +206,8 @@ def test_panel_js_has_no_wording_of_its_own():
     assert [w for w in literals if re.search(r"[A-Z]", w) and w not in api] == []  # no sentence, no label
     assert not [w for w in literals if re.search(r"\b(the|a|an|you|your|to|of|is|in)\b", w) and " " in w.strip()]
     bare = re.sub(string, '""', code)
-    assert "rows" not in bare and "rowByText" not in bare  # no source is recognised by its text, no table sent
+    # No source is recognised by its text and no table is sent: the only rows are the answer's own (codes[].rows).
+    assert "rows" not in bare.replace("c.rows", "") and "rowByText" not in bare
     # The answer's Markdown is read in one function only (small talk has nothing else to show; the
     # conversation sent back carries it), and that function is used for nothing else.
     # A stream event's ``answer`` (the whole answer object, LLM mode) is read in one function too.
@@ -212,7 +220,7 @@ def test_panel_js_has_no_wording_of_its_own():
 
 
 def test_panel_js_sends_the_conversation_with_each_question():
-    js = (ROOT / "app/web/static/panel.js").read_text(encoding="utf-8")
+    js = panel_js()
     assert "JSON.stringify({ question: q, history: history() })" in js
     assert re.search(r"HISTORY_TURNS = 20\b", js)  # the newest 20 turns
     assert 'role: "user"' in js and 'role: "assistant"' in js

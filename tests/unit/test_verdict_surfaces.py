@@ -231,12 +231,12 @@ def test_bouncebot_lookup_prints_the_verdict_and_kind(services, monkeypatch, cap
 def test_the_widget_is_sent_the_verdict_labels_and_every_key_panel_js_reads():
     from app.web.widget import widget_labels
 
-    from ..conftest import ROOT
+    from .test_widget_panel import panel_js
 
     labels, _ = widget_labels()
     assert labels["verdict"]["reasons"]["userunknown"] == V["reasons"]["userunknown"]
     assert labels["verdict"]["label"] == V["label"] and labels["message_kinds"] == W["message_kinds"]
-    js = (ROOT / "app/web/static/panel.js").read_text(encoding="utf-8")
+    js = panel_js()  # all the panel's scripts
     keys = re.findall(r'"((?:verdict|message_kinds|labels)\.[\w.]*\w)"', js)  # all but the "prefix." + ones
     assert {"verdict.label", "verdict.hard", "verdict.suppress", "verdict.next_label", "labels.recipients"} <= set(keys)
 
