@@ -1,7 +1,7 @@
 """``make bench``: speed figures, each beside a baseline measured in the same
 run on this machine. Prints figures and ratios; asserts nothing.
 
-    python -m evals.bench [--repeat N] [--load-seconds S]
+    python -m evals.bench [--repeat N] [--load-seconds S] [--answer-only [--runs N]]
 
 The load figures (requests/s, p50/p95 and errors of ``POST /api/ask`` with 1,
 10 and 50 clients at once, against a live ``bouncebot serve``) are what shows
@@ -184,6 +184,34 @@ def settle(url: str, seconds: float = 30.0) -> None:
         time.sleep(0.25)
 
 
+def start_serve(env: dict):
+    """Start `bouncebot serve` as a user would: (the process, its URL, seconds to its first answered /api/ask)."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(Path(sys.executable).parent / "bouncebot"), "serve", "--port", str(port)]
+    log = tempfile.TemporaryFile()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        while True:
+            try:
+                if httpx.post(f"{url}/api/ask", json={"question": FREE_FORM[0]}, timeout=5).status_code == 200:
+                    return proc, url, time.perf_counter() - t0
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.perf_counter() - t0 > 120:
+                log.seek(0)
+                tail = log.read().decode("utf-8", "replace")[-600:]
+                raise RuntimeError(f"bouncebot serve did not answer (exit {proc.poll()}): {tail}")
+            time.sleep(0.02)
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=20)
+        raise
+
+
 def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
     """Start `bouncebot serve` as a user would; time to the first answered
     /api/ask, then /api/ask latency warm, one client and 8 at once, then the
@@ -192,22 +220,8 @@ def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
 
     import httpx
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [str(Path(sys.executable).parent / "bouncebot"), "serve", "--port", str(port)]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url, first = start_serve(env)
     try:
-        while True:
-            try:
-                if httpx.post(f"{url}/api/ask", json={"question": FREE_FORM[0]}, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                raise RuntimeError("bouncebot serve did not answer")
-            time.sleep(0.05)
-        first = time.perf_counter() - t0
         questions = FREE_FORM + CODE_QUESTIONS
         with httpx.Client(base_url=url, timeout=30) as c:
             single = per_call(lambda q: c.post("/api/ask", json={"question": q}).raise_for_status(), questions, repeat)
@@ -299,9 +313,18 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--load-seconds", type=float, default=10.0, help="how long each load level runs")
     ap.add_argument("--bounce-only", action="store_true", help="only the bounce parsing figures (no model, no server)")
+    ap.add_argument("--answer-only", action="store_true",
+                    help="only the answer path against its floor (evals/bench_answer.py): in-process per precision, "
+                         "lookup, one-shot ask and serve's first answer as whole processes")
+    ap.add_argument("--runs", type=int, default=5, help="whole-process runs for the answer path (median)")
     args = ap.parse_args(argv)
     if args.bounce_only:
         bounce_rows(bounce_figures())
+        return 0
+    from evals.bench_answer import answer_figures
+
+    if args.answer_only:
+        answer_figures(args.repeat, args.runs)
         return 0
 
     from app.config import Settings
@@ -335,6 +358,9 @@ def main(argv=None) -> int:
         env = {**os.environ, "BOUNCEBOT_INDEX_DIR": str(settings.index_dir), "BOUNCEBOT_COLLECTION": "bench",
                "BOUNCEBOT_FEEDBACK_DB": str(Path(tmp) / "feedback.sqlite3")}
         served = serve_figures(env, max(3, args.repeat // 4), args.load_seconds)
+        from evals.bench_llm import llm_figures, print_figures  # the LLM mode on the same index (skips without it)
+
+        llm = llm_figures(env)
 
     # --- whole processes
     python = [sys.executable, "-c", "pass"]
@@ -371,6 +397,8 @@ def main(argv=None) -> int:
           f"median {fmt(inproc)}")
     for r in served["loads"]:
         load_row(r, inproc, inproc_rate)
+    print_figures(llm, ours_all)
+    answer_figures(args.repeat, args.runs)
     bounce_rows(bounce_figures())
     return 0
 

@@ -74,7 +74,8 @@ def test_lookup_command_never_imports_the_model_or_the_store():
     # Behaviour, not timing (the measured speed is in `make bench`).
     code = (
         "import sys; from app import cli; assert cli.main(['lookup', '550']) == 0; "
-        "bad = [m for m in ('torch', 'chromadb', 'gradio', 'langchain_core') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'chromadb', 'gradio', 'langchain', 'langchain_core', 'onnxruntime', "
+        "'tokenizers', 'numpy', 'rank_bm25') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)

@@ -27,7 +27,7 @@ def implementations():
     return [(ports.Embedder, Embedder), (ports.Retriever, HybridRetriever), (ports.FeedbackLog, FeedbackLog)]
 
 
-INSTANCE_ATTRIBUTES = {"collection"}  # set in __init__, so only an instance has them
+INSTANCE_ATTRIBUTES = {"collection", "name"}  # set in __init__ (the embedder's name depends on its precision)
 
 
 @pytest.mark.parametrize("protocol,cls", implementations(), ids=lambda x: x.__qualname__)

@@ -1,0 +1,113 @@
+"""The int8 model file against fp32 (the real model, both files), the
+background preload of the model's session, and the query cache on the real
+encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.config import Settings
+from app.search.embeddings import Embedder, cosines, onnx_file, preload
+from app.search.model_files import INT8_MIN_COSINE, PROBE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def both():
+    settings = Settings()
+    fp32 = Embedder(settings.model_dir, precision="fp32", query_cache=0).load()
+    int8 = Embedder(settings.model_dir, precision="int8", query_cache=0).load()  # quantised here if missing
+    return settings, fp32, int8
+
+
+def test_int8_file_sits_beside_fp32_and_is_smaller(both):
+    settings, _, _ = both
+    a, b = onnx_file(settings.model_dir, "fp32"), onnx_file(settings.model_dir, "int8")
+    assert a.parent == b.parent and b.name.endswith(".int8.onnx")
+    assert b.stat().st_size < 0.8 * a.stat().st_size
+
+
+def test_int8_is_within_the_verified_cosine_of_fp32_on_every_kb_chunk(both):
+    from evals.embed_precision import kb_texts
+
+    settings, fp32, int8 = both
+    texts = kb_texts(settings)
+    assert texts
+    c = cosines(fp32.embed_documents(texts), int8.embed_documents(texts))
+    assert c.min() >= INT8_MIN_COSINE, (c.min(), texts[int(c.argmin())][:80])
+
+
+def test_int8_is_within_the_verified_cosine_on_the_probe_and_queries_agree(both):
+    _, fp32, int8 = both
+    c = cosines(fp32.embed_documents(list(PROBE)), int8.embed_documents(list(PROBE)))
+    assert c.min() >= INT8_MIN_COSINE
+    q = "How do I get an address off the bounce list?"
+    assert float(np.dot(fp32.embed_query(q), int8.embed_query(q))) >= INT8_MIN_COSINE
+
+
+def test_the_two_precisions_name_their_index_apart(both):
+    _, fp32, int8 = both
+    assert fp32.name == "all-MiniLM-L6-v2" and int8.name == "all-MiniLM-L6-v2-int8"
+
+
+def test_a_cache_hit_is_the_same_vector_as_embedding_again():
+    settings = Settings()
+    cached = Embedder(settings.model_dir).load()
+    fresh = Embedder(settings.model_dir, query_cache=0).load()
+    q = "her mailbox is full, what can I do?"
+    first = cached.embed_query(q)
+    assert cached.embed_query("  her mailbox is full,  what can I do? ") == first
+    assert cached.cache.hits == 1
+    np.testing.assert_allclose(first, fresh.embed_query(q), atol=1e-6)
+
+
+def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike():
+    from app.search import embeddings
+
+    settings = Settings().with_(embed_threads=1)
+    preload(settings)
+    key = (str(onnx_file(settings.model_dir, settings.embed_precision)), 1)
+    assert key in embeddings._PRELOADS
+    e = Embedder.from_settings(settings).load()
+    assert key not in embeddings._PRELOADS  # taken, not made twice
+    reference = Embedder(settings.model_dir, query_cache=0, threads=2).load()  # made apart (another key)
+    np.testing.assert_allclose(e.embed_query("550 5.1.1 user unknown"),
+                               reference.embed_query("550 5.1.1 user unknown"), atol=1e-6)
+
+
+def test_preload_without_a_model_file_does_nothing(tmp_path):
+    from app.search import embeddings
+
+    before = dict(embeddings._PRELOADS)
+    preload(Settings().with_(model_dir=tmp_path / "none"))
+    assert embeddings._PRELOADS == before and not (tmp_path / "none").exists()
+
+
+def test_ask_answers_without_importing_langchain_or_torch(indexed_settings):
+    """`bouncebot ask` in the default mode (no language model): the Embedder is duck-typed, so LangChain
+    is never imported on this path (it cost about 0.12 s of a one-shot ask); the preload changes no answer."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+
+    env = {**os.environ, "BOUNCEBOT_KB_DIR": str(indexed_settings.kb_dir),
+           "BOUNCEBOT_INDEX_DIR": str(indexed_settings.index_dir), "BOUNCEBOT_COLLECTION": indexed_settings.collection}
+    env.pop("BOUNCEBOT_LLM", None)
+    code = (
+        "import io, json, sys, contextlib; from app import cli; out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out): rc = cli.main(['ask', '--json', 'How do I get an address off the bounce list?'])\n"
+        "bad = [m for m in ('langchain', 'langchain_core', 'torch', 'sentence_transformers') if m in sys.modules]\n"
+        "print(json.dumps({'rc': rc, 'bad': bad, 'answer': json.loads(out.getvalue())}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and got["bad"] == []
+    assert got["answer"]["answered"] is True
+    assert any("bounce" in (s.get("section") or "").lower() or "bounce" in s.get("text", "").lower()
+               for s in got["answer"]["sources"])
