@@ -2,7 +2,8 @@
 
 - ``off``    ``None``; nothing of the model's stack is imported.
 - ``local``  ``LocalChatModel`` over the verified GGUF in-process (joined and verified first
-             when the parts are installed but the file is not there yet).
+             when the parts are installed but the file is not there yet); it generates with
+             ``BOUNCEBOT_LLM_THREADS`` and processes prompts with at least ``runtime.BATCH_THREADS``.
 - ``openai`` ``langchain_openai.ChatOpenAI`` against ``BOUNCEBOT_LLM_URL`` (Ollama, vLLM,
              llama.cpp's server, ``python -m app.llm.serve``, or a hosted API).
 
@@ -35,8 +36,10 @@ def make_chat_model(settings: LLMSettings, **options: Any) -> "BaseChatModel | N
     if settings.mode == "local":
         from .local import LocalChatModel
         from .model_file import ensure_model
+        from .runtime import BATCH_THREADS
 
         path = ensure_model(settings.model_cache).path
+        options.setdefault("batch_threads", max(settings.threads, BATCH_THREADS))
         return LocalChatModel(model_path=str(path), threads=settings.threads, timeout=settings.timeout, **options)
     try:
         from langchain_openai import ChatOpenAI

@@ -109,6 +109,7 @@ class LocalChatModel(BaseChatModel):
 
     model_path: str
     threads: int = 1
+    batch_threads: int | None = None  # prompt processing's threads (None: ``threads``)
     n_ctx: int = N_CTX
     max_tokens: int = 256
     temperature: float = 0.0
@@ -121,12 +122,13 @@ class LocalChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict:
-        return {"model_path": self.model_path, "threads": self.threads, "n_ctx": self.n_ctx,
+        return {"model_path": self.model_path, "threads": self.threads, "batch_threads": self.batch_threads,
+                "n_ctx": self.n_ctx,
                 "max_tokens": self.max_tokens, "temperature": self.temperature}
 
     @property
     def runtime(self) -> Runtime:
-        return runtime(Path(self.model_path), self.threads, self.n_ctx)
+        return runtime(Path(self.model_path), self.threads, self.n_ctx, self.batch_threads)
 
     def load(self) -> "LocalChatModel":
         """Load the model now (at start-up) rather than on the first question."""

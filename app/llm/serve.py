@@ -17,7 +17,7 @@ import threading
 from app.errors import BadSetting
 
 from app.errors import LLMError
-from .runtime import server_params
+from .runtime import BATCH_THREADS, server_params
 from .model_file import ensure_model
 from .settings import DEFAULT_MODEL, LLMSettings
 
@@ -27,13 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, help="CPU threads (default: BOUNCEBOT_LLM_THREADS or 1)")
+    parser.add_argument("--batch-threads", type=int, help="prompt processing's threads (default: at least 2 "
+                                                          "on 2 cores or more, as in-process)")
     parser.add_argument("--api-key", help="require this key (default: BOUNCEBOT_LLM_API_KEY, or none)")
     parser.add_argument("--alias", default=DEFAULT_MODEL, help="the model name the server answers to")
     args = parser.parse_args(argv)
     try:
         settings = LLMSettings.from_env()
         path = ensure_model(settings.model_cache).path
-        xlc, params = server_params(path, threads=args.threads or settings.threads, host=args.host, port=args.port,
+        threads = args.threads or settings.threads
+        batch = args.batch_threads or max(threads, BATCH_THREADS)
+        xlc, params = server_params(path, threads=threads, batch_threads=batch, host=args.host, port=args.port,
                                     api_key=args.api_key or settings.api_key, alias=args.alias, http_threads=2)
         server = xlc.Server(params)
     except (LLMError, BadSetting) as e:

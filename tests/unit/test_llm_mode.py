@@ -33,6 +33,7 @@ class Scripted(BaseChatModel):
 
     replies: list = []
     prompts: list = []
+    options: list = []  # the stop sequences and options each call was given
 
     @property
     def _llm_type(self) -> str:
@@ -40,6 +41,7 @@ class Scripted(BaseChatModel):
 
     def _stream(self, messages, stop=None, run_manager=None, **kwargs: Any):
         self.prompts.append(messages)
+        self.options.append({"stop": stop, **kwargs})
         reply = self.replies.pop(0)
         if isinstance(reply, BaseException):
             raise reply
@@ -60,7 +62,7 @@ def base(tmp_path_factory):
 
 @pytest.fixture
 def model() -> Scripted:
-    return Scripted(replies=[], prompts=[])
+    return Scripted(replies=[], prompts=[], options=[])
 
 
 @pytest.fixture
@@ -85,7 +87,9 @@ def test_a_good_answer_is_kept_above_the_row_verbatim(llm, model, base):
     assert answer.codes == default.codes and answer.sources == default.sources
     assert answer.llm.ttft_s is not None and answer.llm.total_s >= answer.llm.ttft_s
     prompt = model.prompts[0][-1].content
-    assert ROW[0] in prompt and "552-5.2.2" in prompt and "What does 552-5.2.2 mean?" in prompt
+    assert "552-5.2.2" in prompt and prompt.endswith("What does 552-5.2.2 mean?")
+    assert ROW[0] in prompt and ROW[1] in prompt  # the cited row's two sentences: what the lead must state
+    assert model.options[0]["stop"] == ["\n\n"] and model.options[0]["max_tokens"] == 96  # a lead: one paragraph
 
 
 def test_an_invented_code_falls_back_marked(llm, model, base):
@@ -104,14 +108,19 @@ def test_an_unsupported_sentence_falls_back(llm, model):
     assert answer.answer.startswith(marked("unsupported_sentence")) and ROW[0] in answer.answer
 
 
-def test_a_refusal_becomes_the_default_refusal(llm, model, base):
-    question = "How do I get an address off the bounce list?"
-    assert base.answerer.ask(question).answered
+@pytest.mark.parametrize("question", ["How do I get an address off the bounce list?",
+                                      "does a failure note reopen a closed conversation?",
+                                      "her mailbox is full, what can I do?"])
+def test_a_refusal_keeps_the_default_answer_marked(llm, model, base, question):
+    # Measured on dev: where the default mode answered with passages, the model's refusals were
+    # mostly of answerable questions; so a refusal never turns an answer into a refusal (mode.py).
+    default = base.answerer.ask(question)
+    assert default.answered and default.sources
     model.replies = ["I don't know."]
     answer = llm.ask(question)
-    assert answer.llm.fallback == "refused" and answer.mode == "default" and not answer.answered
-    assert answer.sources == [] and answer.support is not None
-    assert "I don't know" in answer.answer and W["fallback"].split("{")[0] not in answer.answer
+    assert answer.llm.fallback == "refused" and answer.llm.interventions == ["refused"] and not answer.llm.used
+    assert answer.mode == "default" and answer.answered and answer.sources == default.sources
+    assert answer.answer == marked("refused") + "\n\n" + default.answer
 
 
 def test_a_refusal_with_an_exact_row_keeps_the_row(llm, model):

@@ -314,6 +314,9 @@ def test_local_is_the_local_chat_model_and_loads_nothing_yet(tmp_path, monkeypat
     assert isinstance(model, LocalChatModel)
     assert (model.model_path, model.threads, model.timeout, model.max_tokens, model.temperature) == (
         str(path), 2, 9.0, 20, 0.0)
+    assert model.batch_threads == max(2, runtime.BATCH_THREADS)  # prompts: at least the machine's 2 cores
+    one = make_chat_model(settings.with_(threads=1))
+    assert (one.threads, one.batch_threads) == (1, runtime.BATCH_THREADS)  # generation keeps its setting
     assert not [k for k in runtime._RUNTIMES if k[0] == str(path)]
 
 
@@ -358,7 +361,7 @@ def fake_model(tmp_path, monkeypatch):
         path = tmp_path / "model.gguf"
         (tmp_path / "kv").mkdir(exist_ok=True)
         rt = runtime.Runtime(server, path, 1, 0.0, "test", "key", tmp_path / "kv")
-        monkeypatch.setitem(runtime._RUNTIMES, (str(path), 1, runtime.N_CTX), rt)
+        monkeypatch.setitem(runtime._RUNTIMES, (str(path), 1, 1, runtime.N_CTX), rt)  # (file, threads, batch, ctx)
         return LocalChatModel(model_path=str(path), **{"timeout": 5.0, **options})
 
     return make

@@ -1,5 +1,9 @@
 """The language-model mode on dev questions: ``python -m app.answering.llm.measure [--n 30] [--threads 2]``.
 
+``--batch-threads N`` sets prompt processing's threads apart from generation's; ``--ids a,b``
+answers only those dev cases; ``--progress FILE`` appends each case as it is done (JSON lines),
+so a long run under load can be read before it ends. The load average is printed with the figures.
+
 Dev split only (``evals/datasets/dev.jsonl`` and ``dev_conversations.jsonl``): an evenly spread
 sample of single-turn questions and conversation cases, answered in ``llm`` mode with the local
 model. Prints how often the guard intervened and why, the fallback rate, time to first token and
@@ -51,7 +55,9 @@ def false_exact_claims(answer) -> int:
     return sum(not code_allowed(f, exact_codes(answer)) for f in find_codes(answer.llm.generated))
 
 
-def run(n: int, threads: int, timeout: float) -> dict:
+def run(n: int, threads: int, timeout: float, batch_threads: int | None = None, progress=None,
+        ids: list[str] | None = None) -> dict:
+    """The sample (or the dev cases ``ids``) answered in llm mode; ``progress(case)`` as each is done."""
     from app.answering.llm.prompt import task_for
     from app.answering.services import build
     from app.config import Settings
@@ -60,11 +66,22 @@ def run(n: int, threads: int, timeout: float) -> dict:
     settings = settings.with_(llm=settings.llm.with_(mode=settings.llm.mode if settings.llm.enabled else "local",
                                                      threads=threads, timeout=timeout))
     start = time.monotonic()
-    services = build(settings)
+    chat_model = None
+    if settings.llm.mode == "local":
+        from app.llm.door import make_chat_model, warm
+        from app.llm.prefix import prefix_messages
+
+        options = {"batch_threads": batch_threads} if batch_threads else {}
+        chat_model = make_chat_model(settings.llm, **options)
+        warm(chat_model, prefix_messages(settings.kb_dir))
+        batch_threads = chat_model.batch_threads
+    services = build(settings, chat_model=chat_model)
     answerer = services.answerer
     started = time.monotonic() - start
     cases, tasks = [], []
-    for case in sample(n):
+    chosen = [c for f in ("dev.jsonl", "dev_conversations.jsonl") for c in map(json.loads, (DATASETS / f).open())
+              if c["id"] in set(ids)] if ids else sample(n)
+    for case in chosen:
         history = case.get("history") or []
         t = time.monotonic()
         answer = answerer.ask(case["question"], history)
@@ -75,6 +92,8 @@ def run(n: int, threads: int, timeout: float) -> dict:
                       "kind": task.kind if task else None, "answered_default": default.answered,
                       "answered": answer.answered, "mode": answer.mode, "false_exact": false_exact_claims(answer),
                       "codes_same": answer.codes == default.codes, **answer.llm.model_dump()})
+        if progress:
+            progress(cases[-1])
     from app.answering.llm.guard import content_words, sentences
 
     guard, scores = answerer.guard, []
@@ -88,7 +107,8 @@ def run(n: int, threads: int, timeout: float) -> dict:
         own = guard.support(claims, [s for r in task.reference for s in sentences(r)])
         foreign = guard.support(claims, [s for r in other.reference for s in sentences(r)]) if other else []
         scores.append({"id": c["id"], "own": own, "foreign": foreign})
-    return {"started_s": started, "threads": threads, "cases": cases, "scores": scores}
+    return {"started_s": started, "threads": threads, "batch_threads": batch_threads, "load": os.getloadavg(),
+            "cases": cases, "scores": scores}
 
 
 def summary(r: dict) -> str:
@@ -99,7 +119,8 @@ def summary(r: dict) -> str:
     ttft = [c["ttft_s"] for c in asked if c["ttft_s"] is not None]
     total = [c["total_s"] for c in asked if c["total_s"] is not None]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    lines = [f"{len(cases)} dev cases ({r['threads']} threads; start-up {r['started_s']:.1f} s): model asked for "
+    lines = [f"{len(cases)} dev cases ({r['threads']} threads, {r.get('batch_threads')} for prompts; load average "
+             f"{' '.join(f'{x:.2f}' for x in r.get('load', ()))}; start-up {r['started_s']:.1f} s): model asked for "
              f"{len(asked)} ({collections.Counter(c['kind'] for c in asked)}), kept {sum(c['used'] for c in asked)}, "
              f"fell back {sum(fallbacks.values())} ({dict(fallbacks)})",
              f"  fallback rate {sum(fallbacks.values()) / max(1, len(asked)):.0%} of the model's answers; "
@@ -132,12 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.answering.llm.measure", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-threads", type=int, help="prompt processing's threads (default: the door's)")
     parser.add_argument("--timeout", type=float, default=30.0, help="BOUNCEBOT_LLM_TIMEOUT for the run")
     parser.add_argument("--calibrate", action="store_true", help="print the guard's support scores' sweep")
     parser.add_argument("--json", type=Path, help="also write every case's figures here")
+    parser.add_argument("--ids", help="only these dev cases (comma-separated ids), instead of --n")
+    parser.add_argument("--progress", type=Path, help="append each case's figures here (JSON lines) as it is done")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any library starts OpenMP
-    result = run(args.n, args.threads, args.timeout)
+    def progress(case: dict) -> None:
+        with args.progress.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(case) + "\n")
+
+    result = run(args.n, args.threads, args.timeout, args.batch_threads, progress if args.progress else None,
+                 args.ids.split(",") if args.ids else None)
     print(summary(result))
     if args.calibrate:
         print(calibration(result))

@@ -3,9 +3,15 @@
 ``task_for(answer, history)`` is ``None`` when the model has nothing to add (a refusal, a
 hand-off, a pasted bounce, an answer with no cited passage): the default answer stands. Else a
 ``Task``: the kind of text (``lead``: a short answer above the rows and passages; ``draft``: the
-customer's message; ``small_talk``), the message after the fixed prefix (the passages and rows,
-the conversation, the rules: wording in ``data/wording.yaml``, ``llm.prompt``), the codes the
-text may name and the sentences it must be supported by.
+customer's message; ``small_talk``), the message after the fixed prefix, the codes the text may
+name and the sentences it must be supported by.
+
+The message is short because each of its tokens is processed per question (the fixed prefix,
+instructions and the whole article, is cached): the instruction first (the same text for every
+task of a kind, so the slot's cache usually covers it too), then the cited rows (code and their
+two short sentences) and the cited sections *by heading* (their words are in the prefix; the
+quoted sentences are not repeated), the newest turns briefly, the codes the text may name, the
+question last. Wording: ``data/wording.yaml``, ``llm.prompt``.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from dataclasses import dataclass
 from app.answering.contract import Answer, Source, Turn
 from app.answering.wording import WORDING
 
-HISTORY_TURNS = 4  # the newest turns the model reads
-TURN_CHARS = 400  # each cut to this many characters
-QUESTION_CHARS = 1500  # a pasted text beyond this is cut in the prompt (never in the answer)
-MAX_TOKENS = {"lead": 120, "draft": 160, "small_talk": 60}
+HISTORY_TURNS = 2  # the newest turns the model reads
+TURN_CHARS = 160  # each cut to this many characters
+QUESTION_CHARS = 500  # a longer question is cut in the prompt (never in the answer)
+MAX_TOKENS = {"lead": 96, "draft": 160, "small_talk": 60}
+STOP = {"lead": ("\n\n",), "draft": (), "small_talk": ("\n\n",)}  # a lead is one paragraph
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class Task:
     def max_tokens(self) -> int:
         return MAX_TOKENS[self.kind]
 
+    @property
+    def stop(self) -> list[str]:
+        return list(STOP[self.kind])
+
 
 def exact_codes(answer: Answer) -> tuple[str, ...]:
     """The codes the answer holds as exact matches of the table, and their rows' codes."""
@@ -40,13 +51,14 @@ def exact_codes(answer: Answer) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def _passage(s: Source) -> str:
+def _cited(sources: list[Source]) -> str:
+    """The rows the answer cites, with their words (short, and the facts a lead must state: by code
+    alone the model mixed up rows), and the sections it cites, by heading (``section "..."``)."""
     w = WORDING["llm"]["prompt"]
-    if s.kind == "row" and s.row is not None:
-        return w["row"].format(code=s.row.code, meaning=s.row.meaning, action=s.row.action)
-    if s.focused:  # the sentences the answer quotes; the whole section is in the prompt's fixed prefix
-        return w["section"].format(section=s.section, text=s.focused)
-    return w["section_named"].format(section=s.section)
+    names = [w["row"].format(code=s.row.code, meaning=s.row.meaning, action=s.row.action)
+             if s.kind == "row" and s.row is not None
+             else w["section"].format(section=s.section) for s in sources]
+    return w["cited"].format(parts=", ".join(dict.fromkeys(names)))
 
 
 def _reference(s: Source) -> list[str]:
@@ -58,20 +70,24 @@ def _history(history: list[Turn]) -> list[str]:
     turns = [t for t in history if t.content.strip()][-HISTORY_TURNS:]
     if not turns:
         return []
-    lines = [w["turn"].format(role=t.role, content=" ".join(t.content.split())[:TURN_CHARS]) for t in turns]
-    return [w["history"], "\n".join(lines)]
+    lines = [w["turn"].format(role=t.role, content=_cut(t.content, TURN_CHARS)) for t in turns]
+    return [w["history"] + "\n" + "\n".join(lines)]
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _message(answer: Answer, history: list[Turn], codes: tuple[str, ...], instruction: str) -> str:
     w = WORDING["llm"]["prompt"]
-    parts = []
+    parts = [instruction]
     if answer.sources:
-        parts += [w["passages"], "\n".join(f"- {_passage(s)}" for s in answer.sources)]
+        parts.append(_cited(answer.sources))
     parts += _history(history)
-    parts.append(w["question"].format(question=answer.question[:QUESTION_CHARS]))
     parts.append(w["codes"].format(codes=", ".join(codes)) if codes else w["no_codes"])
-    parts.append(instruction)
-    return "\n\n".join(parts)
+    parts.append(w["question"].format(question=_cut(answer.question, QUESTION_CHARS)))
+    return "\n".join(parts)
 
 
 def task_for(answer: Answer, history: list[Turn]) -> Task | None:
