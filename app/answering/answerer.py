@@ -98,6 +98,7 @@ class Answerer:
         self.off_topic_margin = off_topic_margin
         self.max_history_turns = max_history_turns
         self.support_email = support_email
+        self.articles = articles  # the KB version this answerer answers from (the LLM mode's prefix reads it)
         self.conversation = Conversation(table, articles, render.step_pattern())
 
     @property

@@ -212,13 +212,13 @@ def with_llm(settings: Settings, answerer: Answerer, embedder: Embedder, chat_mo
     made and warmed now (the fixed prefix processed once, or restored from its saved KV cache)."""
     from app.answering.llm.guard import Guard
     from app.answering.llm.mode import LLMAnswerer
-    from app.llm.prefix import prefix_messages
+    from app.llm.prefix import build_prefix
 
-    prefix = prefix_messages(settings.kb_dir)
+    prefix = build_prefix(answerer.articles if answerer.articles is not None else load_kb(settings))
     if chat_model is None:
         from app.llm.door import make_chat_model, warm
 
         chat_model = make_chat_model(settings.llm)
-        warm(chat_model, prefix)
-    return LLMAnswerer(answerer, chat_model, Guard(embedder.embed_documents), prefix, timeout=settings.llm.timeout,
-                       name=settings.llm.model)
+        warm(chat_model, prefix.messages)
+    return LLMAnswerer(answerer, chat_model, Guard(embedder.embed_documents), prefix.messages,
+                       timeout=settings.llm.timeout, name=settings.llm.model, in_prefix=prefix.articles)

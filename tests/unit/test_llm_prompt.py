@@ -77,3 +77,29 @@ def test_a_lead_is_short_and_one_paragraph(answerer):
     draft_history = [("user", "What does 552-5.2.2 mean?"), ("assistant", "…")]
     draft = _task(answerer, "can you write something I can text the customer about this?", draft_history)
     assert draft.kind == "draft" and draft.stop == []  # a message may have paragraphs
+
+
+def test_a_section_of_an_article_the_prefix_does_not_hold_is_quoted(answerer):
+    """Many articles do not fit the context: the prefix holds some (app/llm/prefix.py) and the
+    message quotes the cited passages of the others instead of naming a section the model never read."""
+    a = answerer.ask("How do I get an address off the bounce list?")
+    section = next(s for s in a.sources if s.kind == "section")
+    named = task_for(a, [], frozenset({section.article})).text
+    quoted = task_for(a, [], frozenset()).text
+    assert W["section"].format(section=section.section) in named and section.article not in named
+    assert f'of "{section.article}"' in quoted and " ".join((section.focused or section.text).split())[:60] in quoted
+
+
+def test_the_prefix_holds_the_articles_that_fit_those_with_error_tables_first():
+    from app.llm.prefix import INSTRUCTIONS, _tokens, article_text, build_prefix
+
+    real = kb_articles()[0]
+    room = _tokens(INSTRUCTIONS) + _tokens(article_text(real))
+    other = real.__class__(path="other.md", title="Merging conversations", subtitle="", url="https://x.invalid/m",
+                           sections=real.sections[:1], rows=[])
+    both = build_prefix([other, real], budget=room + _tokens(article_text(other)))
+    assert both.articles == {real.title, other.title}
+    assert both.messages[0].content.index(other.title) < both.messages[0].content.index(real.title)  # KB order kept
+    only = build_prefix([other, real], budget=room)  # room for one: the article with the error table
+    assert only.articles == {real.title} and other.title not in only.messages[0].content
+    assert build_prefix([other, real], budget=10).articles == frozenset()

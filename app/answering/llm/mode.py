@@ -96,8 +96,10 @@ def stream_text(model, messages: list, timeout: float, **options) -> Iterator[st
 class LLMAnswerer:
     """The default ``Answerer`` with a guarded language model writing the connective text."""
 
-    def __init__(self, inner, model, guard: Guard, prefix: list, *, timeout: float, name: str):
+    def __init__(self, inner, model, guard: Guard, prefix: list, *, timeout: float, name: str,
+                 in_prefix: frozenset[str] | None = None):
         self.inner, self.model, self.guard, self.prefix = inner, model, guard, list(prefix)
+        self.in_prefix = in_prefix  # titles of the articles the prefix holds (None: every article)
         self.timeout, self.name = timeout, name
 
     def __getattr__(self, name):  # retriever, support, table, check, bounded, ...: the default answerer's
@@ -118,7 +120,7 @@ class LLMAnswerer:
     def events(self, question: str, history=None) -> Iterator[tuple[str, object]]:
         base = self.inner.ask(question, history)  # raises as the default mode does (bad input, no search)
         yield "answer_skeleton", base
-        task = task_for(base, self.inner.bounded(history))
+        task = task_for(base, self.inner.bounded(history), self.in_prefix)
         if task is None:
             yield "final", self._final(base, LLMReport(model=self.name, used=False))
             return

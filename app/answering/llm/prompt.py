@@ -51,14 +51,24 @@ def exact_codes(answer: Answer) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def _cited(sources: list[Source]) -> str:
+PASSAGE_CHARS = 400  # a cited passage of an article the prefix does not hold is quoted up to this
+
+
+def _cited(sources: list[Source], in_prefix: frozenset[str] | None = None) -> str:
     """The rows the answer cites, with their words (short, and the facts a lead must state: by code
-    alone the model mixed up rows), and the sections it cites, by heading (``section "..."``)."""
+    alone the model mixed up rows), and the sections it cites, by heading (``section "..."``) when
+    the prefix holds their article (``in_prefix``: those titles; None: every article), else quoted."""
     w = WORDING["llm"]["prompt"]
-    names = [w["row"].format(code=s.row.code, meaning=s.row.meaning, action=s.row.action)
-             if s.kind == "row" and s.row is not None
-             else w["section"].format(section=s.section) for s in sources]
-    return w["cited"].format(parts=", ".join(dict.fromkeys(names)))
+
+    def name(s: Source) -> str:
+        if s.kind == "row" and s.row is not None:
+            return w["row"].format(code=s.row.code, meaning=s.row.meaning, action=s.row.action)
+        if in_prefix is None or s.article in in_prefix:
+            return w["section"].format(section=s.section)
+        return w["section_quoted"].format(section=s.section, article=s.article,
+                                          text=_cut(s.focused or s.text, PASSAGE_CHARS))
+
+    return w["cited"].format(parts=", ".join(dict.fromkeys(name(s) for s in sources)))
 
 
 def _reference(s: Source) -> list[str]:
@@ -79,19 +89,21 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def _message(answer: Answer, history: list[Turn], codes: tuple[str, ...], instruction: str) -> str:
+def _message(answer: Answer, history: list[Turn], codes: tuple[str, ...], instruction: str,
+             in_prefix: frozenset[str] | None = None) -> str:
     w = WORDING["llm"]["prompt"]
     parts = [instruction]
     if answer.sources:
-        parts.append(_cited(answer.sources))
+        parts.append(_cited(answer.sources, in_prefix))
     parts += _history(history)
     parts.append(w["codes"].format(codes=", ".join(codes)) if codes else w["no_codes"])
     parts.append(w["question"].format(question=_cut(answer.question, QUESTION_CHARS)))
     return "\n".join(parts)
 
 
-def task_for(answer: Answer, history: list[Turn]) -> Task | None:
-    """What the model writes for this answer, or None when the default answer stands alone."""
+def task_for(answer: Answer, history: list[Turn], in_prefix: frozenset[str] | None = None) -> Task | None:
+    """What the model writes for this answer, or None when the default answer stands alone.
+    ``in_prefix``: the titles of the articles the fixed prefix holds (None: all of them)."""
     w = WORDING["llm"]["prompt"]
     codes = exact_codes(answer)
     if answer.intent == "small_talk":
@@ -100,10 +112,10 @@ def task_for(answer: Answer, history: list[Turn]) -> Task | None:
     if answer.intent == "draft" and answer.draft is not None:
         instruction = w["draft"].format(channel=w["channels"][answer.draft.channel], template=answer.draft.text)
         reference = [answer.draft.text] + [r for s in answer.sources for r in _reference(s)]
-        return Task("draft", _message(answer, history, codes, instruction), codes, tuple(reference))
+        return Task("draft", _message(answer, history, codes, instruction, in_prefix), codes, tuple(reference))
     if answer.intent == "handoff" or not answer.answered or not answer.sources:
         return None  # a refusal, a hand-off or the codes alone: nothing for the model to connect
     if answer.message_kind is not None or any(r.recipient for r in answer.recipients):
         return None  # a pasted message: its reading is the answer, recipient by recipient
     reference = tuple(r for s in answer.sources for r in _reference(s))
-    return Task("lead", _message(answer, history, codes, w["lead"]), codes, reference)
+    return Task("lead", _message(answer, history, codes, w["lead"], in_prefix), codes, reference)
