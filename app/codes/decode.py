@@ -16,12 +16,12 @@ anchored without nested quantifiers, so the work is linear in the input.
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import html
 import quopri
 import re
 from dataclasses import dataclass, field
+
+from app.codes._lazy import pattern
 
 __all__ = ["Report", "to_text", "unfold", "looks_like_mail", "split_mbox", "read_report", "dsn_blocks"]
 
@@ -32,14 +32,14 @@ _MAIL_HEADERS = frozenset(
     "content-type delivered-to x-failed-recipients reply-to sender".split()
 )
 _MAX_BOUNDARIES = 40  # real bounces nest 2 to 5 multiparts
-_HEADER_LINE = re.compile(r"[!-9;-~]{1,76}:")  # a field name, then ':'
+_HEADER_LINE = pattern(r"[!-9;-~]{1,76}:")  # a field name, then ':'
 # The word starts every spelling of the parameter ('boundary=', 'BOUNDARY\t =', 'boundary*0=', folded).
-_BOUNDARY = re.compile("boundary", re.I)
+_BOUNDARY = pattern("boundary", re.I)
 
 # Delimiter lines after which a bounce quotes the original message inline
 # (Exim, qmail, Gmail, Sendmail, Exchange and others). Matched against a line
 # stripped of leading whitespace and of a leading run of -, =, *, _.
-_COPY_MARKERS = re.compile(
+_COPY_MARKERS = pattern(
     r"""(?:this\s+is\s+a\s+copy\s+of\s+(?:the|your)\s+message
         | below\s+this\s+line\s+is\s+a\s+copy
         | original\s+message
@@ -53,14 +53,14 @@ _COPY_MARKERS = re.compile(
 )
 # Lines that introduce the original without a delimiter run (OpenSMTPD,
 # IMail, DragonFly, Exchange).
-_COPY_HEADINGS = re.compile(
+_COPY_HEADINGS = pattern(
     r"""(?:original\s+message\s+headers | message\s+headers\s+follow | (?:original|returned)\s+message\s+follows
         | below\s+is\s+a\s+copy\s+of\s+the\s+(?:original\s+)?message | original\s+message)\s*[:.]?\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
 # A run of header lines at the start of a line is a quoted copy of the
 # original when it holds this many of these fields...
-_QUOTED_FIELD = re.compile(
+_QUOTED_FIELD = pattern(
     r"(?:received|from|to|cc|subject|date|message-id|mime-version|return-path|reply-to|content-type"
     r"|x-mailer|user-agent|sender|in-reply-to|references)[ \t]*:",
     re.IGNORECASE,
@@ -69,7 +69,7 @@ _QUOTED_RUN = 3
 _PEEK_LINES = 6  # lines after a copy marker in which a forwarded bounce's own From: or Subject: shows
 # ...unless it is the bounce's own header (a paste of a whole bounce after a
 # question): From a mail system, or a Subject that reports a delivery.
-_BOUNCE_HEADER = re.compile(
+_BOUNCE_HEADER = pattern(
     r"(?:from|subject)[ \t]*:.{0,200}?(?:mailer-daemon|postmaster|mail\s+delivery|delivery\s+(?:status|subsystem"
     r"|notification|failure|report)|mail\s+system|undeliver|returned\s+mail|failure\s+notice|not\s+delivered)",
     re.IGNORECASE,
@@ -89,14 +89,14 @@ _SKIPPED_TYPES = frozenset(
 _ATTACHED_TYPES = frozenset({"message/rfc822", "message/global"})
 _HEADER_TYPES = frozenset({"text/rfc822-headers", "message/rfc822-headers", "message/global-headers"})
 _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
-_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
-_TAG = re.compile(r"<[^<>]{0,2000}>")
-_BLOCK_TAG = re.compile(r"<(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li|pre|/pre)\b[^<>]{0,2000}>", re.I)
+_NOT_BASE64 = pattern(r"[^A-Za-z0-9+/=\s]")
+_TAG = pattern(r"<[^<>]{0,2000}>")
+_BLOCK_TAG = pattern(r"<(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li|pre|/pre)\b[^<>]{0,2000}>", re.I)
 # A link to an address keeps the address: its text is often a display name.
-_MAILTO = re.compile(r"""<a\s[^<>]{0,2000}?href\s*=\s*["']?mailto:([^"'<>\s?]{1,320})[^<>]{0,2000}>""", re.I)
+_MAILTO = pattern(r"""<a\s[^<>]{0,2000}?href\s*=\s*["']?mailto:([^"'<>\s?]{1,320})[^<>]{0,2000}>""", re.I)
 _RECIPIENT_FIELDS = frozenset({"final-recipient", "original-recipient", "action", "status"})
-_MBOX_FROM = re.compile(r"From \S{1,300} .{0,40}\d\d:\d\d:\d\d")
-_FIELD = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]{0,4}:(.*)")
+_MBOX_FROM = pattern(r"From \S{1,300} .{0,40}\d\d:\d\d:\d\d")
+_FIELD = pattern(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]{0,4}:(.*)")
 
 
 @dataclass
@@ -174,7 +174,7 @@ def _parts(text: str) -> Report:
     nested = sum(1 for _ in _BOUNDARY.finditer(text)) > _MAX_BOUNDARIES
     # email's parser checks every line against every open boundary: with a
     # pathological nesting depth, read the body as plain text instead.
-    msg = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=nested)
+    msg = _parse(text, headersonly=nested)
     headers = _headers(msg)
     if nested:
         return Report(text=_cut_copy(str(msg.get_payload())), headers=headers)
@@ -187,6 +187,15 @@ def _parts(text: str) -> Report:
     report.html = _cut_copy("\n".join(html_texts))
     report.text = _cut_copy("\n".join(texts)) if texts else report.html
     return report
+
+
+def _parse(text: str, headersonly: bool):
+    """``text`` as an ``email.message.Message`` (compat32). The email package is imported
+    here, on first use: a paste that is no email (a code, a log line) never needs it."""
+    import email.parser
+    import email.policy
+
+    return email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=headersonly)
 
 
 def _headers(msg) -> dict[str, str]:
@@ -208,8 +217,7 @@ def _walk(part, texts: list[str], html_texts: list[str], report: Report, depth: 
         if attached and not report.original:
             report.original = _headers(attached[0])
     if ctype in _HEADER_TYPES and not report.original:
-        report.original = _headers(email.parser.Parser(policy=email.policy.compat32).parsestr(
-            _decoded(part), headersonly=True))
+        report.original = _headers(_parse(_decoded(part), headersonly=True))
     if ctype == "message/feedback-report":
         report.feedback += _dsn_text(part, payload) + "\n\n"
     if ctype in _SKIPPED_TYPES:

@@ -44,6 +44,7 @@ import re
 from functools import lru_cache
 
 from app._data import data_file
+from app.codes._lazy import pattern
 from app.codes.decode import Report, dsn_blocks, message_text, read_report
 from app.codes.find import find_codes
 
@@ -63,7 +64,7 @@ _SPACE = re.compile(r" \??")
 
 
 class _Rule:
-    """One row of data/kinds.yaml, its expressions compiled once."""
+    """One row of data/kinds.yaml, each expression compiled once, when first searched."""
 
     def __init__(self, row: dict):
         self.kind: str | None = row.get("kind")
@@ -80,10 +81,11 @@ class _Rule:
         return bool(self.text and self.text.search(text))
 
 
-def _compile(patterns: list[str]) -> re.Pattern:
-    """One expression for all of ``patterns``; a space matches a run of white space, ' ?' an optional one."""
+def _compile(patterns: list[str]):
+    """One expression for all of ``patterns``; a space matches a run of white space, ' ?' an optional one.
+    Compiled when first searched: a header rule's expression only for a message with that header."""
     joined = _SPACE.sub(lambda m: r"\s*" if m.group() == " ?" else r"\s+", "|".join(f"(?:{p})" for p in patterns))
-    return re.compile(joined, re.IGNORECASE | re.MULTILINE)
+    return pattern(joined, re.IGNORECASE | re.MULTILINE)
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.codes._lazy import pattern
 from app.codes import addresses as a
 from app.codes.choose import best
 from app.codes.decode import Report
@@ -37,15 +38,15 @@ ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")  # RFC 3464 
 # An Amazon SES notification (JSON): its bounced (or delayed, complained,
 # delivered) recipients. It may be a string inside another (an SNS envelope),
 # its quotes escaped.
-_SES = re.compile(r'"(?:bounced|delayed|complained)Recipients\\?"\s*:|"notificationType\\?"\s*:\s*\\?"Delivery')
-_SES_ADDRESS = re.compile(r'"emailAddress\\?"\s*:\s*\\?"(' + a.ADDRESS + ")")
-_SES_DELIVERED = re.compile(r'"recipients\\?"\s*:\s*\[([^\]]{0,4000})\]')
+_SES = pattern(r'"(?:bounced|delayed|complained)Recipients\\?"\s*:|"notificationType\\?"\s*:\s*\\?"Delivery')
+_SES_ADDRESS = pattern(r'"emailAddress\\?"\s*:\s*\\?"(' + a.ADDRESS + ")")
+_SES_DELIVERED = pattern(r'"recipients\\?"\s*:\s*\[([^\]]{0,4000})\]')
 _FEEDBACK_FIELDS = ("original-rcpt-to", "removal-recipient")
 # Without a shape: an address before ':', '(', '[', '...', ' on' or alone on its line.
-_LOOSE_TAIL = re.compile(r"""[>"]?(?:\s*$|\s*[:(\[]|\.\.\.|\s+on\s)""")
+_LOOSE_TAIL = pattern(r"""[>"]?(?:\s*$|\s*[:(\[]|\.\.\.|\s+on\s)""")
 # The envelope recipient in a transcript or a summary: 'RCPT TO:<a@b>'.
-_RCPT_TO = re.compile(r"\brcpt\s{1,4}to\s{0,4}:\s{0,8}<?(" + a.ADDRESS + ")", re.I)
-_SYSTEM = re.compile(r"(?:mailer-daemon|postmaster|no-?reply)@", re.I)
+_RCPT_TO = pattern(r"\brcpt\s{1,4}to\s{0,4}:\s{0,8}<?(" + a.ADDRESS + ")", re.I)
+_SYSTEM = pattern(r"(?:mailer-daemon|postmaster|no-?reply)@", re.I)
 
 
 @dataclass(frozen=True)

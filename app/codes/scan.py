@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from app.codes._lazy import pattern
 from app.codes.find import find_codes
 
 __all__ = ["MAX_DIAGNOSTIC", "MAX_FIELD", "MAX_SCANNED", "Code", "is_failure", "scan", "scan_lines"]
@@ -25,15 +26,15 @@ MAX_FIELD = 8 * 1024  # characters of a Diagnostic-Code searched
 
 # Context in which a reply code without an enhanced code is read as one: the
 # start of a line, a transcript arrow, a label such as 'said:' or 'code'.
-_REPLY_BEFORE = re.compile(
+_REPLY_BEFORE = pattern(
     r"(?:^|[:;#(<\['\"=]|\.\.\.|<<<|said|returned|reply|error|code|response|was|is)\s*$", re.I
 )
-_REPLY_AFTER = re.compile(r"""[\s,;:)\]'"-]|$""")
-_NOT_REPLY_AFTER = re.compile(r"\s*(?:min|sec|hour|day|byte|[kmg]b\b|ms\b|%)", re.I)
-_SENDER_BEFORE = re.compile(r"(?:mail\s+from|envelope-from|sender|return-path|from)\s*[:=]?\s*<?$", re.I)
-_DIGIT = re.compile(r"\d")
+_REPLY_AFTER = pattern(r"""[\s,;:)\]'"-]|$""")
+_NOT_REPLY_AFTER = pattern(r"\s*(?:min|sec|hour|day|byte|[kmg]b\b|ms\b|%)", re.I)
+_SENDER_BEFORE = pattern(r"(?:mail\s+from|envelope-from|sender|return-path|from)\s*[:=]?\s*<?$", re.I)
+_DIGIT = pattern(r"\d")
 # A reply that find_codes leaves out as part of a number run: Yahoo's 'said: 554 30 Sorry ...'.
-_SAID_REPLY = re.compile(r"(?:said|returned|reply|response)\s{0,3}:?\s{0,3}([245][0-5]\d)(?= \d{1,2}(?:\s|$))", re.I)
+_SAID_REPLY = pattern(r"(?:said|returned|reply|response)\s{0,3}:?\s{0,3}([245][0-5]\d)(?= \d{1,2}(?:\s|$))", re.I)
 
 
 class Code(NamedTuple):

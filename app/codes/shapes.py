@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.codes._lazy import pattern
 from app.codes import addresses as a
 from app.codes.decode import Report
 
@@ -44,11 +45,11 @@ __all__ = ["names_in"]
 _ADDRESS = a.ADDRESS
 # What follows a leading address on an anchor line: ':' (Postfix, qmail,
 # OpenSMTPD), '...' (Sendmail), Postfix's '(expanded from <x>):'.
-_ANCHOR_TAIL = re.compile(r"""[>"]?(?:[ \t]{0,4}:(?:\s|$)|\.\.\.|[ \t]+\((?:expanded|generated)\s+from[^()]{0,300}\):)""")
+_ANCHOR_TAIL = pattern(r"""[>"]?(?:[ \t]{0,4}:(?:\s|$)|\.\.\.|[ \t]+\((?:expanded|generated)\s+from[^()]{0,300}\):)""")
 # A list item with a display name: 'Frank Smith <frank@example.org>', 'Frank (frank@...)'.
-_NAMED = re.compile(r"[ \t]{0,16}[^\W\d_](?:[^\W\d_]|[ .,'\"-]){0,59}[<(]\s?(?:mailto:)?(" + _ADDRESS + ")")
+_NAMED = pattern(r"[ \t]{0,16}[^\W\d_](?:[^\W\d_]|[ .,'\"-]){0,59}[<(]\s?(?:mailto:)?(" + _ADDRESS + ")")
 # A line that introduces a list of failed recipients (the addresses follow it).
-_HEADING = re.compile(
+_HEADING = pattern(
     r"""following\s+(?:[\w-]+\s+){0,3}?(?:recipient|address|destination|user|mailbox|e-?mail)
       | \bto\s+the\s+following\s*:?\s*$ | \bthese\s+(?:recipient|address)
       | (?:failed|invalid|undeliverable|bad)\s+(?:recipient|address)
@@ -61,41 +62,41 @@ _HEADING = re.compile(
 )
 _HEADING_CHARS = 300  # a heading is a line of a sentence or two, not a paragraph
 _ARMED_LINES = 4  # lines a heading's first item may come after
-_SEPARATOR = re.compile(r"\s*[-=*_~#]{3,}\s*$")
-_BARE_LINE = re.compile(r"[ \t]{0,16}<(" + _ADDRESS + r")>[ \t]*")
-_LABEL = re.compile(
+_SEPARATOR = pattern(r"\s*[-=*_~#]{3,}\s*$")
+_BARE_LINE = pattern(r"[ \t]{0,16}<(" + _ADDRESS + r")>[ \t]*")
+_LABEL = pattern(
     r"[ \t]{0,8}(?:(?:(?:failed|intended|final|undeliverable|invalid|bad|unknown|rejected)[ \t]+)?"
     r"(?:recipient|rcpt|addressee)(?:[ \t]+address)?|(?:failed|undeliverable|invalid|bad|unknown|rejected)"
     r"[ \t]+(?:e-?mail[ \t]+)?address)(?:\(e?s\)|e?s)?[ \t]*:[ \t]*[<\"']?(" + _ADDRESS + ")",
     re.I,
 )
-_FAILURE_WORDS = re.compile(
+_FAILURE_WORDS = pattern(
     r"\b(?:not|never|unable|undeliver\w*|fail\w*|error|problem|reject\w*|refused|unknown|invalid|exceed\w*"
     r"|full|quota|disabled|discontinued|suspended|inactive|no\s+such|cannot|bounced?|denied|blocked|expired"
     r"|unreachable|unrouteable|unavailable|giving\s+up|gave\s+up|delayed|temporary|permanent\w*)\b|n't\b",
     re.I,
 )
 # A leading address that a failure sentence is about: 'a@b does not exist'.
-_VERB = re.compile(r"""[>"]?[ \t]{1,4}(?:is|was|does|did|has|had|could|can|cannot|can't|doesn't|isn't|wasn't)\b""", re.I)
+_VERB = pattern(r"""[>"]?[ \t]{1,4}(?:is|was|does|did|has|had|could|can|cannot|can't|doesn't|isn't|wasn't)\b""", re.I)
 _SENTENCE = 120  # characters either side of an address its failure sentence is looked for in
-_TO_BEFORE = re.compile(
+_TO_BEFORE = pattern(
     r"""(?:\bto|\bfor|recipient|address|user|userid|mailbox|account|addressee)\s?:?\s{0,8}[<"'(\[]{0,2}(?:mailto:)?$
       | :\s{0,8}[<"'(\[]{0,2}$
       | \bto\s(?:"[^"<>]{1,40}"|[^\W\d_][\w.'-]{0,20}(?:\s[\w.'-]{1,20}){0,2})\s?<$  # to John Smith <a@b>""",
     re.I | re.X,
 )
-_NOT_RECIPIENT_BEFORE = re.compile(
+_NOT_RECIPIENT_BEFORE = pattern(
     r"(?:\bfrom|sender|reply|contact|assistance|help|write|questions|forward|send\s+(?:mail|e-?mail|a\s+message))"
     r"\b[^<>@]{0,30}$",
     re.I,
 )
 # No failed recipient: the mail system's own addresses in a failure sentence.
-_SYSTEM = re.compile(r"(?:mailer-daemon|postmaster|no-?reply)@", re.I)
-_DAEMON = re.compile(r"mailer-daemon@", re.I)
+_SYSTEM = pattern(r"(?:mailer-daemon|postmaster|no-?reply)@", re.I)
+_DAEMON = pattern(r"mailer-daemon@", re.I)
 # Sendmail's '(expanded from: <alias>)' under a recipient: its DSN names the
 # alias as the Final-Recipient (the expanded address as X-Actual-Recipient),
 # so the alias is the one reported.
-_SENDMAIL_ALIAS = re.compile(r"[ \t]{1,16}\(expanded\s+from:\s{0,4}<?(" + _ADDRESS + ")>?\)")
+_SENDMAIL_ALIAS = pattern(r"[ \t]{1,16}\(expanded\s+from:\s{0,4}<?(" + _ADDRESS + ")>?\)")
 
 
 @dataclass

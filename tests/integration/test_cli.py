@@ -81,6 +81,39 @@ def test_lookup_command_never_imports_the_model_or_the_store():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
 
 
+@pytest.mark.parametrize("argv, not_imported", [
+    # A code alone: no answerer, no search layer, no MIME parser (a one-shot process pays for each import).
+    (["lookup", "550-5.1.1"], ["app.answering.answerer", "app.search", "app.search.guard", "email.parser",
+                               "email.policy", "concurrent.futures"]),
+    (["lookup", "--json", "550 5.7.26"], ["app.answering.answerer", "app.answering.render", "app.search",
+                                          "email.parser"]),
+])
+def test_lookup_imports_only_what_its_input_needs(argv, not_imported):
+    code = (
+        "import sys, io, contextlib; from app import cli\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): assert cli.main({argv!r}) == 0\n"
+        f"bad = [m for m in {not_imported!r} if m in sys.modules]; assert not bad, bad"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_lookup_of_a_pasted_email_still_parses_it():
+    # The MIME parser is imported on first use: a whole RFC 3464 email is still read as one.
+    eml = ("From: MAILER-DAEMON@example.org\nTo: help@example.com\nSubject: Undelivered Mail Returned to Sender\n"
+           "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+           "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n\n"
+           "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+           "Final-Recipient: rfc822; ann@example.net\nAction: failed\nStatus: 5.1.1\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 <ann@example.net>: Recipient address rejected\n\n--b--\n")
+    r = run(["lookup", "--json", "-"], stdin=eml)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [(x["recipient"], x["status"], x["reply_code"]) for x in out["recipients"]] == [
+        ("ann@example.net", "5.1.1", "550")]
+    assert out["message_kind"] == "failure" and out["codes"][0]["match"] == "exact"
+
+
 @pytest.mark.parametrize("question", ["", "   "])
 def test_empty_question_exits_2(question):
     r = run(["ask", question])
