@@ -19,13 +19,14 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import IndexBuildFailed
-from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, COSINE, current_version, fingerprint, get_collection, reading_store, version_name, where
+from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
 
 from app.knowledge.articles import load_articles
 from app.knowledge.chunks import Chunk, chunk_articles
 
 PROGRESS_FROM = 64  # show a progress bar when embedding at least this many documents
 BATCH = 1000  # documents per call to Chroma (its limit is 5461 embedded)
+FROM_SETTINGS = object()  # ingest's default multilingual encoder (see ingest)
 ORPHAN_GRACE = 3600.0  # seconds: a version nobody points to, younger than this, may be another run's build
 
 
@@ -60,8 +61,18 @@ def kb_fingerprint(settings: Settings, model_name: str) -> str:
     return fingerprint([c.id for c in chunks])
 
 
-def ingest(settings: Settings, client, embedder, progress: bool = True) -> IngestReport:
+def ingest(settings: Settings, client, embedder, progress: bool = True, multilingual=FROM_SETTINGS) -> IngestReport:
+    """``multilingual``: the multilingual encoder whose document vectors are written beside the new
+    version (``app.search.multilingual``). By default: the process's own when ``settings.multilingual``
+    is on and ``embedder`` is the real MiniLM model (a stand-in, such as a test's fake or a bench's
+    timing wrapper, gets none unless it passes one); None writes none (a replica then builds them,
+    once per machine, on its first non-English question)."""
     t0 = time.perf_counter()
+    if multilingual is FROM_SETTINGS:
+        from app.search.embeddings import Embedder
+        from app.search.retrieval import multilingual_embedder
+
+        multilingual = multilingual_embedder() if settings.multilingual and isinstance(embedder, Embedder) else None
     chunks, n_articles, n_rows = plan(settings, embedder.name)  # raises before anything is written
     desired = {c.id: c for c in chunks}
     target = fingerprint(list(desired))
@@ -84,13 +95,15 @@ def ingest(settings: Settings, client, embedder, progress: bool = True) -> Inges
             and fingerprint(list(existing)) == target
         )
         if not up_to_date:
-            _build_and_switch(settings, client, embedder, chunks, target, current, progress)
+            _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual)
+        elif multilingual is not None:  # up to date, but perhaps built without them (BOUNCEBOT_MULTILINGUAL=off)
+            _write_multilingual(settings, current.name, target, chunks, multilingual, progress, only_missing=True)
         _drop_old_versions(client, settings)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _build_and_switch(settings, client, embedder, chunks, target, current, progress) -> None:
+def _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual=None) -> None:
     # Vectors already computed: the current version's, then any other version of this index
     # (the previous one, or what a killed run built): IDs are content hashes, model included.
     vectors: dict = {}
@@ -123,11 +136,14 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
     built = col.get(include=[])["ids"]
     if fingerprint(built) != target:  # never switch to a version that is not whole
         raise IndexBuildFailed(where(settings), len(built), len(chunks))
+    _write_lexical(settings, name, target, chunks)  # before the switch: replicas find it ready
+    if multilingual is not None:
+        _write_multilingual(settings, name, target, chunks, multilingual, progress)
 
     # The switch: one write of the head's metadata. Read the head again first, so that
     # "previous" is what readers were opening until now.
     head = get_collection(client, settings.collection)
-    meta = {"model": embedder.name, CURRENT: name}
+    meta = {"model": embedder.name, CURRENT: name, SWITCHED: time.time()}  # replicas move within a poll or two
     now = current_version(client, settings, head, strict=False) if head is not None else None
     if now is not None:
         meta[PREVIOUS] = now.name
@@ -140,6 +156,35 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
             if head is None:
                 raise
     head.modify(metadata=meta)
+
+
+def _write_lexical(settings, name: str, target: str, chunks) -> None:
+    """The new version's BM25 index, on this machine (app.search.lexical); a
+    replica that lacks it builds it itself, so a failure to write it is not fatal."""
+    from app.search.lexical import lexical_dir, write_version
+
+    try:
+        write_version(lexical_dir(settings), name, target, ((c.id, c.text, c.metadata) for c in chunks))
+    except OSError as e:
+        import logging
+
+        logging.getLogger(__name__).warning("the lexical index was not written (%s); replicas will build it", e)
+
+
+def _write_multilingual(settings, name: str, target: str, chunks, encoder, progress: bool,
+                        only_missing: bool = False) -> None:
+    """The new version's multilingual-e5 vectors (app.search.multilingual): the previous version's for
+    unchanged documents, embedded for the others. Not writing them is not fatal: a replica builds them."""
+    from app.search.multilingual import ensure_version, multilingual_dir, write_version
+
+    write = ensure_version if only_missing else write_version
+    try:
+        write(multilingual_dir(settings), name, target, [(c.id, c.text, c.metadata) for c in chunks], encoder,
+              progress=progress, cache_dir=settings.model_dir)
+    except OSError as e:
+        import logging
+
+        logging.getLogger(__name__).warning("the multilingual vectors were not written (%s); replicas will build them", e)
 
 
 def _versions(client, settings) -> list:
@@ -162,7 +207,7 @@ def _take_vectors(source, ids: list[str], into: dict) -> None:
 
 def _drop_old_versions(client, settings) -> None:
     """Delete the versions nobody reads any more: all but the current and the
-    previous one, sparing a young version nobody points to yet (another run
+    previous one (itself removed once replicas had ``retire_grace`` to move), sparing a young version nobody points to yet (another run
     may be building it). An index built before versions gives up its
     documents once it is neither."""
     head = get_collection(client, settings.collection)
@@ -171,6 +216,7 @@ def _drop_old_versions(client, settings) -> None:
     meta = head.metadata or {}
     if not meta.get(CURRENT):
         return  # an index built before versions, still in use
+    retire_previous(client, settings)  # the version before the last switch, once replicas had time to move
     keep = {meta.get(CURRENT), meta.get(PREVIOUS)}
     previous = get_collection(client, meta[PREVIOUS]) if meta.get(PREVIOUS) else None
     settled = (previous.metadata or {}).get(CREATED, 0.0) if previous is not None else 0.0  # older: retired

@@ -11,6 +11,13 @@ fact recall 0.90 -> 0.95).
 ``best_similarity`` (the top dense cosine) is what decides whether the
 knowledge base has anything relevant at all.
 
+Among many articles (issue 14), ranking is article-aware: an article's
+evidence is its best passages in different sections (``top_article``); the
+best-supported article's own nearest passages join the results (one more
+dense query, filtered to it); every other article's passages lose
+``article_penalty``. Dense candidates and the BM25 half-point grow with the
+collection. A knowledge base of one article ranks as before.
+
 Two things widen what finds its passage (issue 11):
 
 - misspelt words: a query word that is neither a word of the knowledge base
@@ -23,19 +30,22 @@ Two things widen what finds its passage (issue 11):
   MiniLM, which reads English alone. Its cosines live in a narrower band, so
   they are put on MiniLM's scale (``E5_FLOOR`` maps to the 0.33 floor) before
   the refusal checks see them, and the other articles' titles are compared in
-  the same space. English questions never touch it.
+  the same space. English questions never touch it. Its document vectors
+  are made at ingest and kept on disk per index version
+  (``app.search.multilingual``); ``BOUNCEBOT_MULTILINGUAL=off`` sends every
+  question down the English path.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rank_bm25 import BM25Okapi
-
-from app.knowledge.chunks import search_text
+from app.errors import IndexNotReady
+from app.search.ranking import article_of, article_order, top_article
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:['’][a-z]+)?")
 _STOP = frozenset(
@@ -116,6 +126,13 @@ class Spelling:
         self._df = df
         self._known = known
         self._cache: dict[str, str] = {}
+
+    @classmethod
+    def from_frequencies(cls, df: dict[str, int], known: set[str] | frozenset[str] = frozenset()) -> "Spelling":
+        """From the knowledge base's words and how many documents use each."""
+        self = cls([], known)
+        self._df = {t: n for t, n in df.items() if t.isalpha()}
+        return self
 
     def fix_word(self, word: str) -> str:
         if len(word) < self.MIN_LEN or not word.isalpha() or word in self._df or word in self._known:
@@ -246,36 +263,62 @@ class HybridRetriever:
     # BM25 over its words matches the English article only by accident
     # (chosen on the dev split: non-English recall@1 17/26 at 0.7, 19/26 at 1.0).
     multilingual_dense_weight = 1.0
+    document_cache = 4096  # recent hits' texts kept in memory (app.search.documents)
+    # Article-aware ranking (issue 14; see ``article_order``), chosen on the dev split at N = 200.
+    article_pool = 30  # the best fused results whose articles are compared
+    article_depth = 2  # how many of an article's best passages make its evidence
+    article_support = 0.5  # each next passage's weight in it, relative to the one before
+    article_sections = 1  # 1: an article's evidence counts one passage per section
+    article_dense = 12  # that article's own nearest passages added to the results (0: none)
+    article_penalty = 0.1  # taken off the passages of every article but the best-supported one
+    lexical_reference = 100  # see _lexical_half
+    candidates_reference = 400  # up to this many documents, ``candidates`` dense results
+    max_candidates = 40
 
     def __init__(self, collection, embedder, dense_weight: float = 0.7, candidates: int = 12, guard=None,
-                 multilingual=multilingual_embedder):
+                 multilingual=multilingual_embedder, lexical_dir=None, multilingual_dir=None):
+        """``lexical_dir``: where the version's lexical index is kept (see
+        ``app.search.lexical``); without one it is built in memory.
+        ``multilingual``: the multilingual encoder's factory (None: every
+        question takes the English path); ``multilingual_dir``: where the
+        version's multilingual vectors are kept (``app.search.multilingual``:
+        mapped here when present, else built on the first non-English
+        question); without one they are embedded in memory on that question."""
+        from app.search import lexical  # here: it imports numpy, which a code look-up never needs
+        from app.search.documents import Documents
+
         self.collection = collection
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.candidates = candidates
         self._call = guard.call if guard is not None else (lambda what, fn, *a, **kw: fn(*a, **kw))
-        got = collection.get(include=["documents", "metadatas"])
-        self._ids: list[str] = got["ids"]
-        self._docs: dict[str, tuple[str, dict]] = {
-            i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
-        }
-        corpus = [tokenize(search_text(d, m)) for d, m in zip(got["documents"], got["metadatas"])]
-        self._bm25 = BM25Okapi(corpus) if self._ids else None
+        self.lexical = lexical.open_for(collection, lexical_dir)
         vocabulary = getattr(embedder, "vocabulary", None)
-        self.spelling = Spelling(corpus, vocabulary() if callable(vocabulary) else frozenset())
+        self.spelling = Spelling.from_frequencies(self.lexical.document_frequencies(),
+                                                  vocabulary() if callable(vocabulary) else frozenset())
         self.synonyms = Synonyms.load()
         self._multilingual = multilingual
-        self._ml_matrix = None
+        self._ml_dir = multilingual_dir
+        self._ml_vectors = None  # app.search.multilingual.Vectors, in the lexical index's row order
         self._ml_lock = threading.Lock()
+        if multilingual is not None and self._ml_dir is not None:
+            from app.search import multilingual as ml
+
+            self._ml_vectors = ml.try_open(collection, self._ml_dir, multilingual(), self.lexical.ids)
+        self.documents = Documents(collection, self._call, self.document_cache)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self.lexical)
 
     def search(self, query: str, k: int = 3, kinds: tuple[str, ...] | None = None) -> SearchResult:
-        if not self._ids:
+        import numpy as np
+
+        index = self.lexical
+        if not len(index):
             return SearchResult([], 0.0)
-        n = min(self.candidates, len(self._ids))
+        n = self._candidates(len(index))
         w = self.dense_weight
+        spread = True  # whether the dense results may come from more than one article
         if self._multilingual is not None and language(query) != "en":
             dense, vector = self._dense_multilingual(query, n)
             w = self.multilingual_dense_weight
@@ -283,53 +326,139 @@ class HybridRetriever:
             query = self.synonyms.expand(self.spelling.fix(query))
             vector = QueryVector(self.embedder.embed_query(query))
             res = self._call("the search", self.collection.query, query_embeddings=[list(vector)], n_results=n,
-                             include=["distances"])
+                             include=["distances", "metadatas"])
             dense = {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
+            spread = len({article_of(m or {}) for m in (res.get("metadatas") or [[]])[0]}) > 1
+        dense_rows = index.rows_of(list(dense))
+        if (dense_rows < 0).any():
+            raise IndexNotReady("The lexical index does not match the index's documents. "
+                                "Run `bouncebot ingest` to rebuild it.")
+        allowed = np.isin(index.kinds, index.kind_codes(kinds)) if kinds else None
         if kinds:
-            dense = {i: s for i, s in dense.items() if self._docs[i][1].get("kind") in kinds}
+            keep = allowed[dense_rows]
+            dense = {i: s for (i, s), ok in zip(dense.items(), keep) if ok}
+            dense_rows = dense_rows[keep]
         best_similarity = max(dense.values(), default=0.0)
 
-        raw = self._bm25.get_scores(tokenize(query))
-        lexical = {i: float(s / (s + BM25_HALF)) if s > 0 else 0.0 for i, s in zip(self._ids, raw)}
+        raw = index.scores(tokenize(query))
+        positive = raw > 0
+        lexical = np.zeros(len(raw))
+        half = self._lexical_half(len(index))
+        lexical[positive] = raw[positive] / (raw[positive] + half)
+        similarity = np.zeros(len(raw))
+        similarity[dense_rows] = list(dense.values())
+        chosen = positive if allowed is None else positive & allowed
+        chosen[dense_rows] = True
+        rows = np.flatnonzero(chosen)
+        fused = w * similarity[rows] + (1 - w) * lexical[rows]
+        ranked = rows[np.lexsort((rows, index.order[rows], -fused))]  # ties: the article's order
+        # One article among the dense results: the fused order, as a KB of one article has it.
+        pool = list(ranked[: max(k, self.article_pool) if spread and self.article_penalty > 0 else k])
+        docs = self.documents.fetch([index.id_at(r) for r in pool])
+        first = self._top_article(pool, docs, similarity, lexical, w)
+        if first is not None and vector.space == "minilm" and self.article_dense:
+            # Stage two: the best-supported article's own nearest passages, as its dense search alone
+            # would find them (at scale the collection-wide candidates hold few of them).
+            where = {first[0]: first[1]}
+            if kinds:
+                where = {"$and": [where, {"kind": {"$in": list(kinds)}}]}
+            res = self._call("the search", self.collection.query, query_embeddings=[list(vector)],
+                             n_results=min(self.article_dense, len(index)), where=where, include=["distances"])
+            more = index.rows_of(res["ids"][0])
+            if (more < 0).any():
+                raise IndexNotReady("The lexical index does not match the index's documents. "
+                                    "Run `bouncebot ingest` to rebuild it.")
+            similarity[more] = np.maximum(similarity[more], [1.0 - d for d in res["distances"][0]])
+            known = set(pool)
+            pool += [r for r in more if r not in known]
+            docs = self.documents.fetch([index.id_at(r) for r in pool])
+        ids = [index.id_at(r) for r in pool]
+        scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
+        order = article_order(scores, [article_of(docs[i][1]) for i in ids], self.article_support,
+                              self.article_penalty, self.article_depth, self._sections(ids, docs))
+        hits = [Hit(ids[j], *docs[ids[j]], scores[j], float(similarity[pool[j]]), float(lexical[pool[j]]))
+                for j in order[:k]]
+        return SearchResult(hits, best_similarity, vector)
 
-        hits = []
-        for i in set(dense) | {i for i, s in lexical.items() if s > 0}:
-            text, meta = self._docs[i]
-            if kinds and meta.get("kind") not in kinds:
-                continue
-            sim, lex = dense.get(i, 0.0), lexical.get(i, 0.0)
-            hits.append(Hit(i, text, meta, w * sim + (1 - w) * lex, sim, lex))
-        hits.sort(key=lambda h: (-h.score, h.metadata.get("order", 0)))
-        return SearchResult(hits[:k], best_similarity, vector)
+    def _sections(self, ids: list[str], docs: dict) -> list[str] | None:
+        return [str(docs[i][1].get("section", "")) for i in ids] if self.article_sections else None
+
+    def _top_article(self, pool, docs, similarity, lexical, w) -> tuple[str, str] | None:
+        """The metadata field and value that pick out the best-supported article of ``pool``
+        (fused order), or None when the pool holds one article or the ranking is off."""
+        ids = [self.lexical.id_at(r) for r in pool]
+        articles = [article_of(docs[i][1]) for i in ids]
+        if self.article_penalty <= 0 or len(set(articles)) < 2:
+            return None
+        scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
+        first = top_article(scores, articles, self.article_support, self.article_depth, self._sections(ids, docs))
+        meta = docs[ids[articles.index(first)]][1]
+        return ("article_path", first) if meta.get("article_path") else ("article", first)
+
+    def _lexical_half(self, size: int) -> float:
+        """``BM25_HALF`` for a collection of ``size`` documents: BM25's IDFs grow with the log of
+        the collection's size, so the score that counts as half a match grows alike beyond
+        ``lexical_reference`` documents (0: never)."""
+        ref = self.lexical_reference
+        return BM25_HALF * (max(1.0, math.log(size) / math.log(ref)) if ref > 1 and size > 1 else 1.0)
+
+    def _candidates(self, size: int) -> int:
+        """How many dense results to fuse: ``candidates`` for a knowledge base of up to
+        ``candidates_reference`` documents, growing with the square root of its size beyond
+        that, up to ``max_candidates`` (at scale the right passage sits deeper in the dense list)."""
+        grown = round(self.candidates * math.sqrt(max(1.0, size / self.candidates_reference)))
+        return min(size, max(self.candidates, min(self.max_candidates, grown)))
 
     def _dense_multilingual(self, query: str, n: int) -> tuple[dict[str, float], QueryVector]:
-        """Dense similarities from the multilingual encoder, on MiniLM's scale.
-        The documents are embedded once, in memory, on the first such query."""
+        """Dense similarities from the multilingual encoder, on MiniLM's scale,
+        against the version's document vectors (``app.search.multilingual``:
+        mapped at open, or built once on the first such query)."""
         import numpy as np
 
         encoder = self._multilingual()
         with self._ml_lock:
-            if self._ml_matrix is None:
-                texts = [search_text(*self._docs[i]) for i in self._ids]
-                self._ml_matrix = _embed_cached(encoder, texts, getattr(self.embedder, "model_dir", None))
+            if self._ml_vectors is None or not self._ml_vectors.checked:
+                from app.search import multilingual as ml
+
+                self._ml_vectors = ml.open_for(self.collection, self._ml_dir, encoder, self.lexical.ids,
+                                               cache_dir=getattr(self.embedder, "model_dir", None),
+                                               opened=self._ml_vectors)
         q = np.asarray(encoder.embed_query(query), dtype=np.float32)
-        sims = self._ml_matrix @ q
+        sims = self._ml_vectors.similarities(q)
         top = np.argsort(-sims)[:n]
-        return {self._ids[j]: e5_on_minilm_scale(sims[j]) for j in top}, QueryVector(q.tolist(), "multilingual")
+        return ({self.lexical.id_at(j): e5_on_minilm_scale(sims[j]) for j in top},
+                QueryVector(q.tolist(), "multilingual"))
 
 
 class OtherArticles:
     """The help centre's other article titles, embedded once. A question
     closer to one of them than to any passage of the KB (by more than the
-    margin) belongs to that article, not to this knowledge base."""
+    margin) belongs to that article, not to this knowledge base. Titles of
+    articles the KB holds are no other article (:meth:`without`)."""
+
+    @staticmethod
+    def without(titles: list[str], kb_titles: list[str]) -> list[str]:
+        """``titles`` less those of articles in the KB, compared normalised
+        (case, accents' forms, punctuation and spacing ignored), each once."""
+        import unicodedata
+
+        def norm(t: str) -> str:
+            return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", t).casefold()).split())
+
+        own = {norm(t) for t in kb_titles}
+        out: dict[str, str] = {}
+        for t in titles:
+            if norm(t) not in own:
+                out.setdefault(norm(t), t)
+        return list(out.values())
 
     def __init__(self, titles: list[str], embedder, multilingual=multilingual_embedder):
         import numpy as np
 
         self.titles = list(titles)
-        self._matrix = np.array(embedder.embed_documents(self.titles)) if self.titles else None
-        self._multilingual = multilingual
         self._cache_dir = getattr(embedder, "model_dir", None)
+        self._matrix = np.array(_embed_cached(embedder, self.titles, self._cache_dir)) if self.titles else None
+        self._multilingual = multilingual
         self._ml_matrix = None
         self._lock = threading.Lock()
 
