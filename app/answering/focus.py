@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from app.search.retrieval import tokenize
+from app.search.text import tokenize
 
 __all__ = ["focus", "focus_many", "units", "MAX_WORDS", "KEEP_SHARE"]
 

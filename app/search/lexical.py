@@ -56,7 +56,7 @@ _ARRAYS = ("ids", "doc_len", "norm", "kinds", "order", "indptr", "postings", "tf
 def document_tokens(text: str, metadata: dict | None) -> list[str]:
     """What BM25 reads of a document: its heading path and passage, tokenised."""
     from app.knowledge.chunks import search_text
-    from app.search.retrieval import tokenize
+    from app.search.text import tokenize
 
     return tokenize(search_text(text, metadata or {}))
 
