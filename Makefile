@@ -83,7 +83,7 @@ chromium:
 test: install-test chromium postgresql
 	$(BIN)/python -m pytest
 
-# tests/unit only: no model, no server, no browser (fakes from tests/fakes.py); well under a minute.
+# tests/unit only: no model, no server, no browser (fakes from tests/fakes.py); about 2 minutes (the bounce corpora and the hostile-input tests take most).
 test-fast: install-test
 	$(BIN)/python -m pytest tests/unit -q
 
