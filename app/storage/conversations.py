@@ -197,7 +197,7 @@ class SqliteConversationLog(ConversationLog):
 
     def __init__(self, path: Path, cap_bytes: int = 80 * 1024 * 1024, **options):
         super().__init__(**options)
-        from app.storage.sqlite import migrate
+        from app.storage.sqlite import migrate, use_wal
 
         self.path, self.cap_bytes = Path(path), cap_bytes
         self.where = f"the conversation log in {self.path}"
@@ -211,7 +211,7 @@ class SqliteConversationLog(ConversationLog):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
                                            timeout=5)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                use_wal(self._db)
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 migrate(self._db)
         except (sqlite3.Error, OSError) as e:

@@ -32,6 +32,24 @@ def applied_versions(db: sqlite3.Connection) -> set[int]:
     return {int(r[0]) for r in db.execute("SELECT version FROM schema_version")} if has else set()
 
 
+WAL_WAIT = 30.0  # seconds a process starting beside others waits to switch the file to WAL
+
+
+def use_wal(db: sqlite3.Connection, wait: float = WAL_WAIT) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting while another connection holds a write lock: SQLite answers
+    "database is locked" at once there, without its busy handler (two processes starting at the same
+    time on a new file, one of them migrating, hit it)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[int]:
     """Apply the pending migrations, each once and in its own ``BEGIN IMMEDIATE`` transaction (another
     process migrating the same file waits for it, then finds it done); the versions this call applied.
@@ -101,7 +119,7 @@ class FeedbackLog:
                     raise NewerSchema(f"its schema is version {newer}, newer than this Bouncebot knows")
                 self._db.execute("SELECT COUNT(*) FROM feedback").fetchone()
                 return
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db)
             self._db.execute("PRAGMA synchronous=FULL")  # each commit synced: a 201 means the row is on disk
             migrate(self._db)
             self._db.execute("BEGIN IMMEDIATE")  # the start-up check: a real write, rolled back

@@ -247,3 +247,32 @@ def test_when_the_database_cannot_count_the_limiter_fails_open_to_this_process_b
     counter.down, now[0] = True, 70.0
     limiter.hit("a")
     assert sum("counted in this process only" in r.getMessage() for r in caplog.records) == 2  # once a minute
+
+
+@pytest.mark.parametrize("open_log", ["feedback", "conversations"])
+def test_opening_waits_while_another_process_holds_the_new_files_write_lock(tmp_path, open_log):
+    """SQLite refuses `PRAGMA journal_mode=WAL` at once ("database is locked", no busy handler) while
+    another connection writes a file still in rollback mode: a process starting beside one that is
+    migrating failed (seen in CI). Opening now waits for the lock to go."""
+    import threading
+
+    path = tmp_path / "f.sqlite3"
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE elsewhere (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO elsewhere VALUES (1)")
+    timer = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        if open_log == "feedback":
+            log = FeedbackLog(path)
+            assert log.count() == 0
+        else:
+            from app.storage.conversations import SqliteConversationLog
+
+            log = SqliteConversationLog(path)
+            assert log.count() == 0
+        log.close()
+    finally:
+        timer.join()
+        other.close()
