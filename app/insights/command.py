@@ -21,8 +21,14 @@ from app.insights.text import render
 
 
 def open_log(settings):
-    from app.storage.conversations import ConversationLog
+    from pathlib import Path
 
+    from app.storage.conversations import ConversationLog, SqliteConversationLog
+
+    if settings.conversation_log and not settings.database_url and not Path(settings.feedback_db).exists():
+        print(f"bouncebot: nothing has been logged yet: {settings.feedback_db} does not exist (`bouncebot serve` "
+              "creates it and logs each answered message there).", file=sys.stderr)
+        return SqliteConversationLog(Path(":memory:"))  # an empty log: every figure 0, every table empty
     log = ConversationLog.open(settings, read_only=True)
     if log is None:
         raise ConversationLogOff("the conversation log is off (BOUNCEBOT_CONVERSATION_LOG=off), so there are no "
