@@ -241,21 +241,18 @@ def collection_documents(collection, page: int = PAGE):
 # --- on disk ------------------------------------------------------------------
 
 
-def save(folder: Path, key: str, arrays: dict, names: list[str], info: dict, about: dict) -> Path:
-    """Writes the index into ``folder/key`` (aside, then renamed into place)."""
+def publish(folder: Path, key: str, write, manifest: dict) -> Path:
+    """Writes a version's files into ``folder/key``: aside (``write(tmp)`` puts them in a folder of
+    their own), with ``manifest`` plus each file's size and sha256, then renamed into place (replacing
+    a damaged one), the older folders pruned. The lexical index's and the multilingual vectors' way."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / key
     tmp = folder / f".{key}.tmp-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
-        files = {}
-        for name in _ARRAYS:
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
-        (tmp / "terms.txt").write_text("\n".join(names), encoding="utf-8")
-        for p in sorted(tmp.iterdir()):
-            files[p.name] = {"size": p.stat().st_size, "sha256": _digest(p)}
-        manifest = {"format": FORMAT, **about, **info, "files": files}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        write(tmp)
+        files = {p.name: {"size": p.stat().st_size, "sha256": _digest(p)} for p in sorted(tmp.iterdir())}
+        (tmp / "manifest.json").write_text(json.dumps({**manifest, "files": files}, indent=1), encoding="utf-8")
         if final.exists():  # a damaged one, being replaced
             shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
@@ -263,6 +260,17 @@ def save(folder: Path, key: str, arrays: dict, names: list[str], info: dict, abo
         shutil.rmtree(tmp, ignore_errors=True)
     _prune(folder, keep=final)
     return final
+
+
+def save(folder: Path, key: str, arrays: dict, names: list[str], info: dict, about: dict) -> Path:
+    """Writes the index into ``folder/key`` (aside, then renamed into place)."""
+
+    def write(tmp: Path) -> None:
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
+        (tmp / "terms.txt").write_text("\n".join(names), encoding="utf-8")
+
+    return publish(folder, key, write, {"format": FORMAT, **about, **info})
 
 
 def load(path: Path) -> LexicalIndex:

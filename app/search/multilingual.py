@@ -29,8 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +36,7 @@ import numpy as np
 
 from app.errors import IndexNotReady
 from app.search.chroma import fingerprint as _fingerprint
-from app.search.lexical import KEEP, _digest, _Lock, _prune, collection_documents
+from app.search.lexical import KEEP, _digest, _Lock, collection_documents, publish
 
 log = logging.getLogger(__name__)
 
@@ -127,26 +125,15 @@ def _sorted_ids(ids) -> np.ndarray:
 
 
 def save(folder: Path, key: str, vectors: Vectors, about: dict) -> Path:
-    """Writes ``vectors`` into ``folder/key`` (aside, then renamed into place)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / key
-    tmp = folder / f".{key}.tmp-{os.getpid()}-{time.monotonic_ns()}"
-    tmp.mkdir()
-    try:
+    """Writes ``vectors`` into ``folder/key`` (aside, then renamed into place: ``lexical.publish``)."""
+
+    def write(tmp: Path) -> None:
         np.save(tmp / "ids.npy", np.ascontiguousarray(vectors.ids))
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors.matrix, dtype=DTYPE))
-        files = {n: {"size": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in _FILES}
-        manifest = {"format": FORMAT, **about, "documents": len(vectors.ids),
-                    "dimension": int(vectors.matrix.shape[1]) if vectors.matrix.ndim == 2 else 0,
-                    "dtype": np.dtype(DTYPE).name, "files": files}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if final.exists():  # a damaged one, being replaced
-            shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _prune(folder, keep=final)
-    return final
+
+    return publish(folder, key, write, {
+        "format": FORMAT, **about, "documents": len(vectors.ids),
+        "dimension": int(vectors.matrix.shape[1]) if vectors.matrix.ndim == 2 else 0, "dtype": np.dtype(DTYPE).name})
 
 
 def load(path: Path, encoder: str | None = None, expected_ids: np.ndarray | None = None,
