@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.servers import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 300.0  # seconds for serve to load the model, warm the prefix and answer (a cold prefix is ~1 min)
 MEMORY_TARGET_MB = 2560
@@ -153,11 +155,7 @@ def llm_figures(env: dict, rounds: int = 1) -> Figures:
         out.error = f"the LLM server failed: {e}"
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 30)
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -36,6 +36,7 @@ from pathlib import Path
 from . import scale_corpus
 from .run import load_cases
 from .scale_scoring import english, score
+from .servers import stop_process
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "scale"
@@ -162,12 +163,7 @@ def measure_serve(settings, questions: list[str], chroma_pid: int | None) -> dic
             if chroma_pid:
                 out["chroma_server_rss_mb"] = rss_mb(chroma_pid)["rss_mb"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop_process(proc, 10)
         log.close()
     return out
 

@@ -26,6 +26,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc, timeout: float) -> None:
+    """Stop a server process: SIGTERM, and SIGKILL when it has not gone within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def wait_until_ok(server, url: str, seconds: float, problem) -> None:
     """Poll ``url`` until it answers 200; when ``server.proc`` exits or ``seconds`` pass, stop the
     server and raise with ``problem()`` (called after the stop, so it may read what the server printed)."""
