@@ -171,6 +171,7 @@ class HybridRetriever:
         self._ml_vectors = None  # app.search.multilingual.Vectors, in the lexical index's row order
         self._ml_lock = threading.Lock()
         self._ml_max_docs = multilingual_max_docs
+        self._ml_warned = False  # the English-path warning: once per retriever
         if multilingual is not None and self._ml_dir is not None:
             from app.search import multilingual as ml
 
@@ -283,7 +284,7 @@ class HybridRetriever:
         """The version's multilingual vectors are on disk, or few enough to embed on this question."""
         if self._ml_vectors is not None or self._ml_max_docs is None or len(self) <= self._ml_max_docs:
             return True
-        if not getattr(self, "_ml_warned", False):
+        if not self._ml_warned:
             self._ml_warned = True
             log.warning("%d documents and no multilingual vectors for this index version: non-English questions "
                         "take the English path (run `bouncebot ingest` with BOUNCEBOT_MULTILINGUAL_MAX_DOCS=%d or "
