@@ -19,9 +19,11 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import IndexBuildFailed
+from app.search.versions import DOCUMENTS, STORE, STORE_OF, all_ids, doc_of, is_manifest, read_manifest, record_id, store_name, write_manifest
 from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
 
 from app.knowledge.articles import load_articles
+from app.search.lexical import article_cache
 from app.knowledge.chunks import Chunk, chunk_articles
 
 PROGRESS_FROM = 64  # show a progress bar when embedding at least this many documents
@@ -51,7 +53,7 @@ class IngestReport:
 
 def plan(settings: Settings, model_name: str) -> tuple[list[Chunk], int, int]:
     """Parse the KB into documents; (chunks, articles, rows). No model needed."""
-    articles = load_articles(settings.kb_dir)
+    articles = load_articles(settings.kb_dir, cache=article_cache(settings))
     chunks = chunk_articles(articles, model_name)
     return chunks, len(articles), sum(len(a.rows) for a in articles)
 
@@ -87,7 +89,9 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
 
     with reading_store(settings):
         current = current_version(client, settings, strict=False)  # None: build from scratch
-        existing = set(current.get(include=[])["ids"]) if current is not None else set()
+        store = _store(client, settings, embedder.name)
+        held = set(all_ids(store))
+        existing = {doc_of(r) for r in _listed(current)} if current is not None else set()
         new = [c for c in chunks if c.id not in existing]
         report = IngestReport(
             articles=n_articles,
@@ -101,9 +105,10 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
             current is not None
             and (current.metadata or {}).get("fingerprint") == target
             and fingerprint(list(existing)) == target
+            and (not is_manifest(current) or {record_id(c.id, c.metadata) for c in chunks} <= held)
         )
         if not up_to_date:
-            _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual)
+            _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual, store, held)
         elif multilingual is not None:  # up to date, but perhaps built without them (BOUNCEBOT_MULTILINGUAL=off)
             _write_multilingual(settings, current.name, target, chunks, multilingual, progress, only_missing=True)
         _drop_old_versions(client, settings)
@@ -111,39 +116,62 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
     return report
 
 
-def _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual=None) -> None:
-    # Vectors already computed: the current version's, then any other version of this index
-    # (the previous one, or what a killed run built): IDs are content hashes, model included.
+def _store(client, settings, model: str):
+    """The collection holding every live version's documents (``app.search.versions``); made when missing."""
+    name = store_name(settings.collection)
+    store = get_collection(client, name)
+    if store is None:
+        try:
+            store = client.create_collection(name, configuration=COSINE, embedding_function=None,
+                                             metadata={STORE_OF: settings.collection, "model": model})
+        except Exception:  # noqa: BLE001 - made meanwhile by another run
+            store = get_collection(client, name)
+            if store is None:
+                raise
+    return store
+
+
+def _listed(version) -> list[str]:
+    """The ids of the documents ``version`` holds (a version of the old layout) or lists (a manifest)."""
+    return read_manifest(version) if is_manifest(version) else version.get(include=[])["ids"]
+
+
+def _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual, store, held) -> None:
+    # Only documents the store lacks are added; their vectors come from a version of the old layout
+    # (one collection per version) when one holds them, else they are embedded. IDs are content
+    # hashes, model included, so a document in the store is the same in every version.
+    records = [record_id(c.id, c.metadata) for c in chunks]
+    todo = [c for c, r in zip(chunks, records) if r not in held]
     vectors: dict = {}
-    sources = ([current] if current is not None else []) + [
-        v for v in _versions(client, settings) if current is None or v.name != current.name
-    ]
-    for source in sources:
-        _take_vectors(source, [c.id for c in chunks if c.id not in vectors], vectors)
-    todo = [c for c in chunks if c.id not in vectors]
-    embedded = embedder.embed_documents([c.search_text for c in todo], progress=progress and len(todo) >= PROGRESS_FROM)
-    for c, v in zip(todo, embedded):
-        vectors[c.id] = np.asarray(v, dtype=np.float32)
+    moved = {doc_of(r): r for r in held}  # a document whose metadata changed: its vector is in the store
+    _take_vectors(store, [moved[c.id] for c in todo if c.id in moved], vectors, key=doc_of)
+    old_layout = [v for v in ([current] if current is not None else []) + _versions(client, settings)
+                  if not is_manifest(v)] if len(vectors) < len(todo) else []
+    seen: set = set()
+    for source in old_layout:
+        if source.name not in seen and len(vectors) < len(todo):
+            seen.add(source.name)
+            _take_vectors(source, [c.id for c in todo if c.id not in vectors], vectors)
+    _add(store, todo, vectors, embedder, progress)
 
     created = time.time()
     name = version_name(settings.collection, created)
-    col = client.create_collection(
+    version = client.create_collection(
         name,
-        configuration=COSINE,
         embedding_function=None,
-        metadata={"model": embedder.name, HEAD: settings.collection, CREATED: created, "fingerprint": target},
+        metadata={"model": embedder.name, HEAD: settings.collection, CREATED: created, "fingerprint": target,
+                  STORE: store.name, DOCUMENTS: len(chunks)},
     )
-    for i in range(0, len(chunks), BATCH):
-        batch = chunks[i : i + BATCH]
-        col.add(
-            ids=[c.id for c in batch],
-            embeddings=np.stack([vectors[c.id] for c in batch]),
-            documents=[c.text for c in batch],
-            metadatas=[c.metadata for c in batch],
-        )
-    built = col.get(include=[])["ids"]
-    if fingerprint(built) != target:  # never switch to a version that is not whole
-        raise IndexBuildFailed(where(settings), len(built), len(chunks))
+    write_manifest(version, records)
+    if read_manifest(version) != records:  # never switch to a version that is not whole
+        raise IndexBuildFailed(where(settings), version.count(), len(chunks))
+    held = set(all_ids(store))
+    missing = [c for c, r in zip(chunks, records) if r not in held]
+    if missing:  # another run's clean-up took documents this version lists: add them again
+        _add(store, missing, {}, embedder, progress)
+        still = len(set(records) - set(all_ids(store)))
+        if still:
+            raise IndexBuildFailed(where(settings), len(chunks) - still, len(chunks))
     _write_lexical(settings, name, target, chunks)  # before the switch: replicas find it ready
     if multilingual is not None:
         _write_multilingual(settings, name, target, chunks, multilingual, progress)
@@ -151,7 +179,7 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
     # The switch: one write of the head's metadata. Read the head again first, so that
     # "previous" is what readers were opening until now.
     head = get_collection(client, settings.collection)
-    meta = {"model": embedder.name, CURRENT: name, SWITCHED: time.time()}  # replicas move within a poll or two
+    meta = {"model": embedder.name, CURRENT: name, SWITCHED: time.time(), STORE: store.name}  # replicas move within a poll or two
     now = current_version(client, settings, head, strict=False) if head is not None else None
     if now is not None:
         meta[PREVIOUS] = now.name
@@ -164,6 +192,22 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
             if head is None:
                 raise
     head.modify(metadata=meta)
+
+
+def _add(store, chunks, vectors: dict, embedder, progress: bool) -> None:
+    """Add ``chunks`` to the store: with the vectors ``vectors`` has, the others embedded now."""
+    todo = [c for c in chunks if c.id not in vectors]
+    embedded = embedder.embed_documents([c.search_text for c in todo], progress=progress and len(todo) >= PROGRESS_FROM)
+    for c, v in zip(todo, embedded):
+        vectors[c.id] = np.asarray(v, dtype=np.float32)
+    for i in range(0, len(chunks), BATCH):
+        batch = chunks[i : i + BATCH]
+        store.upsert(
+            ids=[record_id(c.id, c.metadata) for c in batch],
+            embeddings=np.stack([vectors[c.id] for c in batch]),
+            documents=[c.text for c in batch],
+            metadatas=[c.metadata for c in batch],
+        )
 
 
 def _write_lexical(settings, name: str, target: str, chunks) -> None:
@@ -206,11 +250,12 @@ def _versions(client, settings) -> list:
         offset += page
 
 
-def _take_vectors(source, ids: list[str], into: dict) -> None:
+def _take_vectors(source, ids: list[str], into: dict, key=lambda i: i) -> None:
+    """``source``'s vectors of ``ids``, into ``into`` under ``key(id)`` (a store record: its document id)."""
     for i in range(0, len(ids), BATCH):
         got = source.get(ids=ids[i : i + BATCH], include=["embeddings"])
         for id_, v in zip(got["ids"], got["embeddings"]):
-            into[id_] = np.asarray(v, dtype=np.float32)
+            into[key(id_)] = np.asarray(v, dtype=np.float32)
 
 
 def _drop_old_versions(client, settings) -> None:
@@ -236,3 +281,19 @@ def _drop_old_versions(client, settings) -> None:
             client.delete_collection(v.name)
     if settings.collection not in keep and head.count():
         head.delete(ids=head.get(include=[])["ids"])
+    _drop_unlisted(client, settings)
+
+
+def _drop_unlisted(client, settings) -> None:
+    """Delete from the store the documents no version lists any more (a killed run's, or those of a
+    version removed without its documents): a run still building adds back what it lacks."""
+    store = get_collection(client, store_name(settings.collection))
+    if store is None:
+        return
+    listed: set = set()
+    for v in _versions(client, settings):
+        if is_manifest(v):
+            listed.update(read_manifest(v))
+    unlisted = [i for i in all_ids(store) if i not in listed]
+    for i in range(0, len(unlisted), 5000):
+        store.delete(ids=unlisted[i : i + 5000])

@@ -70,8 +70,10 @@ class Services:
 
 
 def load_kb(settings: Settings):
+    from app.search.lexical import article_cache
+
     try:
-        return load_articles(settings.kb_dir)
+        return load_articles(settings.kb_dir, cache=article_cache(settings))
     except FileNotFoundError as e:
         raise KBNotFound(str(e)) from None
 

@@ -96,8 +96,12 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def load_articles(kb_dir: Path) -> list[Article]:
+def load_articles(kb_dir: Path, cache: Path | None = None) -> list[Article]:
     """Parse every article under ``kb_dir`` (sorted by path).
+
+    ``cache``: a file keeping the export's articles parsed, by a hash of each one's
+    fields: an unchanged article of a help-centre export is not parsed again (at
+    10,000 articles parsing their HTML takes seconds; see ``ArticleCache``).
 
     Raises ``MalformedArticle`` for the first article that cannot be parsed,
     and ``FileNotFoundError`` when the folder does not exist.
@@ -107,10 +111,71 @@ def load_articles(kb_dir: Path) -> list[Article]:
         raise FileNotFoundError(f"Knowledge-base folder {kb_dir} does not exist.")
     files = sorted(p for p in kb_dir.rglob("*") if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES)
     articles = [parse_article(p, p.relative_to(kb_dir).as_posix()) for p in files]
-    return articles + _export_articles(kb_dir)
+    if cache is None:
+        return articles + _export_articles(kb_dir)
+    memo = ArticleCache(cache)
+    exported = _export_articles(kb_dir, memo.parse)
+    memo.save()
+    return articles + exported
 
 
-def _export_articles(kb_dir: Path) -> list[Article]:
+def _parser_recipe() -> str:
+    """A hash of the parser's own source: a cache written by another version of it is not used."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=16)
+    for name in ("articles.py", "_html.py", "zendesk.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+class ArticleCache:
+    """Export articles parsed before, by a hash of their fields (``rel``, title, URL, body, locale,
+    updated_at), kept in one pickle file written aside and renamed into place. Only what this load
+    used is kept. A cache that cannot be read or written is only ignored: articles are parsed."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.used: dict[str, Article] = {}
+        try:
+            import pickle
+
+            with open(self.path, "rb") as f:
+                version, self.kept = pickle.load(f)
+            if version != (self.VERSION, _parser_recipe()):
+                self.kept = {}
+        except Exception:  # noqa: BLE001 - missing, damaged or from another version: parse again
+            self.kept = {}
+
+    def parse(self, rel: str, meta: dict, body: str, **extra) -> Article:
+        import hashlib
+
+        key = hashlib.blake2b(repr((rel, sorted(meta.items()), body, sorted(extra.items()))).encode(),
+                              digest_size=16).hexdigest()
+        article = self.kept.get(key) or _from_html(rel, meta, body, **extra)
+        self.used[key] = article
+        return article
+
+    def save(self) -> None:
+        if self.used.keys() == self.kept.keys():
+            return
+        import os
+        import pickle
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(((self.VERSION, _parser_recipe()), self.used), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def _export_articles(kb_dir: Path, parse=None) -> list[Article]:
     """The published articles of the help-centre JSON export pages under ``kb_dir`` (``app.knowledge.zendesk``)."""
     from app.knowledge.zendesk import EXPORT_SUFFIX, export_articles, read_page
 
@@ -120,7 +185,7 @@ def _export_articles(kb_dir: Path) -> list[Article]:
         page = read_page(p, rel)
         if page is not None:
             pages.append((rel, *page))
-    return export_articles(pages, _from_html) if pages else []
+    return export_articles(pages, parse or _from_html) if pages else []
 
 
 def _from_html(rel: str, meta: dict, body: str, **extra) -> Article:

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from app.config import Settings
 from app.errors import BadChromaURL, BouncebotError, IndexNotReady, SearchUnavailable
+from app.search.versions import STORE, VersionView, all_ids, doc_of, is_manifest, read_manifest
 
 COSINE = {"hnsw": {"space": "cosine"}}
 
@@ -66,20 +67,24 @@ def where(settings: Settings) -> str:
 # --- The index's layout -------------------------------------------------------
 #
 # The collection named ``settings.collection`` is the index's *head*: it holds
-# no documents, only a pointer (``current``) to the collection that holds the
-# documents of the current version. ``bouncebot ingest`` builds the next
-# version aside, in a collection of its own, and switches the pointer at the
-# end: one metadata write, atomic in Chroma. So a reader started at any moment
-# opens one whole version, and a replica already running keeps reading the
-# version it opened (it stays, as ``previous``, until the next switch). An ingest
-# killed midway leaves a version nobody points to; the next ingest takes its
-# vectors and deletes it later. A reader also checks that the documents it
-# opens are exactly the set the version's fingerprint names, so documents
-# added or removed behind the index's back (or by an ingest of a version of
-# Bouncebot that wrote in place) are refused, never served.
+# no documents, only a pointer (``current``) to the current version. Documents
+# live in one *store* collection (``<head>-store``) shared by every live version,
+# and a version is a small collection listing its documents' store records (its
+# manifest) beside its fingerprint (``app.search.versions``). ``bouncebot ingest``
+# adds only the documents the store lacks, writes the next version's manifest,
+# and switches the pointer at the end: one metadata write, atomic in Chroma. So a
+# reader started at any moment opens one whole version, and a replica already
+# running keeps reading the version it opened (it stays, as ``previous``, until
+# it is retired). An ingest killed midway leaves documents no version lists: a
+# reader never sees them, the next ingest reuses their vectors and removes the
+# rest. A reader also checks that its version's manifest is exactly the set its
+# fingerprint names and that the store holds all of it, so documents removed
+# behind the index's back are refused, never served.
 #
-# An index built before versions existed (its documents in the head itself,
-# ``fingerprint`` in the head's metadata) is read as it is, with the same check.
+# A version of the layout before the store (one collection holding its own
+# documents) and an index built before versions (its documents in the head
+# itself, ``fingerprint`` in the head's metadata) are read as they are, with the
+# same check; the next ingest moves their vectors into the store (none embedded).
 
 CURRENT = "current"  # head: the collection holding the current version
 PREVIOUS = "previous"  # head: the version before it, kept for replicas still reading it
@@ -122,13 +127,29 @@ def retire_previous(client, settings: Settings, now: float | None = None) -> str
         return None
     if (time.time() if now is None else now) - float(switched) < retire_grace(settings):
         return None
-    if get_collection(client, previous) is None:
+    old = get_collection(client, previous)
+    if old is None:
         return None  # already gone
     try:
+        if is_manifest(old):  # its documents that the current version does not list leave the store first
+            _drop_documents_of(client, old, meta.get(CURRENT))
         client.delete_collection(previous)
     except Exception:  # noqa: BLE001 - another replica deleted it first
         return None
     return previous
+
+
+def _drop_documents_of(client, old, current_name: str | None) -> None:
+    """Delete from the store the documents ``old`` lists and the current version does not."""
+    current = get_collection(client, current_name) if current_name else None
+    if current is None or not is_manifest(current):
+        return  # nothing to compare with: leave them (the next ingest's clean-up removes what nobody lists)
+    store = get_collection(client, (old.metadata or {})[STORE])
+    if store is None:
+        return
+    gone = sorted(set(read_manifest(old)) - set(read_manifest(current)))
+    for i in range(0, len(gone), 5000):
+        store.delete(ids=gone[i : i + 5000])
 
 
 def version_name(head: str, created: float) -> str:
@@ -197,14 +218,34 @@ def open_collection(client, settings: Settings, expected_fingerprint: str | None
                 f"The index at {where(settings)} is out of date with the knowledge base in "
                 f"{settings.kb_dir}. Update it with `bouncebot ingest`."
             )
+        if is_manifest(col):
+            return _open_view(client, settings, col, recorded)
         ids = col.get(include=[])["ids"]
     if fingerprint(ids) != recorded:
-        raise IndexNotReady(
-            f"The index at {where(settings)} is incomplete: an ingest was interrupted, or documents were "
-            f"changed behind it (it holds {len(ids)} documents, not the set it was built with). "
-            "Run `bouncebot ingest` to repair it."
-        )
+        raise _incomplete(settings, len(ids))
     return col
+
+
+def _incomplete(settings: Settings, held: int) -> IndexNotReady:
+    return IndexNotReady(
+        f"The index at {where(settings)} is incomplete: an ingest was interrupted, or documents were "
+        f"changed behind it (it holds {held} documents, not the set it was built with). "
+        "Run `bouncebot ingest` to repair it."
+    )
+
+
+def _open_view(client, settings: Settings, version, recorded: str) -> VersionView:
+    """A version whose documents are in the shared store (``app.search.versions``), checked like a
+    collection of its own: its manifest must be the set its fingerprint names, and all in the store."""
+    store = get_collection(client, (version.metadata or {})[STORE])
+    records = read_manifest(version)
+    if store is None or fingerprint([doc_of(r) for r in records]) != recorded:
+        raise _incomplete(settings, 0 if store is None else len(records))
+    held = all_ids(store)
+    missing = len(set(records).difference(held))
+    if missing:
+        raise _incomplete(settings, len(records) - missing)
+    return VersionView(store, version, records, store_count=len(held))
 
 
 # --- An unreadable store ------------------------------------------------------

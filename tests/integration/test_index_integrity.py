@@ -22,6 +22,7 @@ import pytest
 from app.errors import IndexNotReady
 from app.answering.services import build
 from app.search.chroma import COSINE, fingerprint, make_client, open_collection
+from app.search.versions import read_manifest, record_id, store_name
 from ingest.indexer import ingest, kb_fingerprint, plan
 
 from ..conftest import KB, ROOT
@@ -58,9 +59,10 @@ def assert_cites_the_article(settings, embedder, client):
     assert {s["article"] for s in answer["sources"]} == {ARTICLE}  # never '(copy N)'
 
 
-def test_documents_behind_the_fingerprint_are_refused_then_repaired(kb_copy, make_settings, embedder):
-    """The finding's state: an indexed KB plus documents a killed ingest added,
-    still under the old fingerprint."""
+def test_documents_added_to_the_store_behind_the_index_are_never_served(kb_copy, make_settings, embedder):
+    """The finding's state: an indexed KB plus documents a killed ingest added to the store. A
+    version reads only the documents its manifest lists, so a reader gets exactly its own; the
+    next ingest removes the others."""
     settings = make_settings(kb_dir=kb_copy)
     client = make_client(settings)
     ingest(settings, client, embedder, progress=False)
@@ -69,8 +71,8 @@ def test_documents_behind_the_fingerprint_are_refused_then_repaired(kb_copy, mak
 
     add_copies(kb_copy, 2)
     extra = [c for c in plan(settings, embedder.name)[0] if c.metadata["article_path"].startswith("copy-")]
-    col.add(
-        ids=[c.id for c in extra],
+    col.store.add(
+        ids=[record_id(c.id, c.metadata) for c in extra],
         embeddings=embedder.embed_documents([c.search_text for c in extra]),
         documents=[c.text for c in extra],
         metadatas=[c.metadata for c in extra],
@@ -78,33 +80,38 @@ def test_documents_behind_the_fingerprint_are_refused_then_repaired(kb_copy, mak
     for p in kb_copy.glob("copy-*.md"):
         p.unlink()
 
-    with pytest.raises(IndexNotReady, match=r"incomplete.*interrupted.*`bouncebot ingest`"):
-        open_collection(client, settings, expected)
-    with pytest.raises(IndexNotReady, match="`bouncebot ingest`"):
-        build(settings, client=client, embedder=embedder).answerer.ask(QUESTION)
-
-    counting = CountingEmbedder(embedder)
-    report = ingest(settings, client, counting, progress=False)
-    assert counting.embedded == [] and report.removed == len(extra)
-    assert index_ids(open_collection(client, settings, expected)) == kb_ids(settings, embedder)
+    col = open_collection(client, settings, expected)
+    assert index_ids(col) == kb_ids(settings, embedder)
+    got = col.query(query_embeddings=[embedder.embed_query(QUESTION)], n_results=len(extra) + 5, include=["metadatas"])
+    assert set(got["ids"][0]) <= set(kb_ids(settings, embedder))  # the copies' documents are nearer: never served
+    assert all(not m["article_path"].startswith("copy-") for m in got["metadatas"][0])
     assert_cites_the_article(settings, embedder, client)
 
+    counting = CountingEmbedder(embedder)
+    add_copies(kb_copy, 1)
+    ingest(settings, client, counting, progress=False)  # the clean-up: no version lists copy 2's documents
+    assert counting.embedded == []  # copy 1's documents were in the store already
+    listed = {record_id(c.id, c.metadata) for c in plan(settings, embedder.name)[0]}
+    copy_2 = {record_id(c.id, c.metadata) for c in extra if c.metadata["article_path"] == "copy-2.md"}
+    held = set(col.store.get(include=[])["ids"])
+    assert copy_2 and not copy_2 & held and listed <= held
 
-def test_documents_missing_behind_the_fingerprint_are_refused_then_repaired(kb_copy, make_settings, embedder):
+
+def test_documents_missing_from_the_store_are_refused_then_repaired(kb_copy, make_settings, embedder):
     settings = make_settings(kb_dir=kb_copy)
     client = make_client(settings)
     ingest(settings, client, embedder, progress=False)
     expected = kb_fingerprint(settings, embedder.name)
     col = open_collection(client, settings, expected)
-    section = col.get(where={"section": SECTION}, include=[])["ids"]
-    col.delete(ids=section)
+    section = col.store.get(where={"section": SECTION}, include=[])["ids"]
+    col.store.delete(ids=section)
 
     with pytest.raises(IndexNotReady, match="interrupted"):
         open_collection(client, settings, expected)
 
     counting = CountingEmbedder(embedder)
-    report = ingest(settings, client, counting, progress=False)
-    assert len(counting.embedded) == report.added == len(section)
+    ingest(settings, client, counting, progress=False)
+    assert len(counting.embedded) == len(section)  # only what was missing
     assert index_ids(open_collection(client, settings, expected)) == kb_ids(settings, embedder)
     assert_cites_the_article(settings, embedder, client)
 
@@ -118,12 +125,12 @@ KILLED_INGEST = textwrap.dedent(
     from app.cli import main
 
     point, new_ids = sys.argv[1], set(sys.argv[2].split(","))
-    add, modify = Collection.add, Collection.modify
+    upsert, modify = Collection.upsert, Collection.modify
 
     def add_then_die(self, *args, **kwargs):
-        add(self, *args, **kwargs)
-        ids = kwargs.get("ids", args[0] if args else [])
-        if point == "after-add" and new_ids & set(ids):
+        upsert(self, *args, **kwargs)
+        ids = {i.split(".")[0] for i in kwargs.get("ids", args[0] if args else [])}
+        if point == "after-add" and new_ids & ids:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def die_before_modify(self, *args, **kwargs):
@@ -131,7 +138,7 @@ KILLED_INGEST = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         modify(self, *args, **kwargs)
 
-    Collection.add, Collection.modify = add_then_die, die_before_modify
+    Collection.upsert, Collection.modify = add_then_die, die_before_modify
     sys.exit(main(["ingest"]))
     """
 )
@@ -205,7 +212,10 @@ def test_old_versions_are_dropped_keeping_the_previous_one(kb_copy, make_setting
         ingest(settings, client, embedder, progress=False)
         opened.append(open_collection(client, settings, kb_fingerprint(settings, embedder.name)).name)
     names = {c.name for c in client.list_collections()}
-    assert names == {settings.collection, opened[-1], opened[-2]}
+    assert names == {settings.collection, opened[-1], opened[-2], store_name(settings.collection)}
+    store = client.get_collection(store_name(settings.collection))
+    listed = set(read_manifest(client.get_collection(opened[-1]))) | set(read_manifest(client.get_collection(opened[-2])))
+    assert set(store.get(include=[])["ids"]) == listed  # the versions dropped took their own documents along
 
 
 def test_a_missing_current_version_is_refused_then_rebuilt(make_settings, embedder):

@@ -164,3 +164,25 @@ def test_kept_documents_carry_the_articles_current_lines(kb_copy, make_settings,
     indexed = dict(zip(got["ids"], got["metadatas"]))
     chunks = chunk_articles(load_articles(kb_copy), embedder.name)
     assert {c.id: c.metadata["line"] for c in chunks} == {i: m["line"] for i, m in indexed.items()}
+
+
+def test_a_reader_of_the_previous_version_keeps_its_lines_through_an_ingest(kb_copy, make_settings, embedder):
+    """Versions share one store: a section that only moved is another record, so a replica still on
+    the previous version cites the lines it had, and the new version the new ones."""
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    ingest(settings, client, CountingEmbedder(embedder), progress=False)
+    before = open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    old_lines = {i: m["line"] for i, m in zip(*(lambda g: (g["ids"], g["metadatas"]))(before.get(include=["metadatas"])))}
+    path = kb_copy / "common-email-delivery-errors.md"
+    first = "Delivery failure notes do not reopen closed conversations automatically."
+    path.write_text(path.read_text(encoding="utf-8").replace(first, first + "\n\nA new paragraph.\n", 1), encoding="utf-8")
+    counting = CountingEmbedder(embedder)
+    ingest(settings, client, counting, progress=False)
+    after = open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    got = after.get(include=["metadatas"])
+    new_lines = dict(zip(got["ids"], (m["line"] for m in got["metadatas"])))
+    moved = [i for i in old_lines if i in new_lines and old_lines[i] != new_lines[i]]
+    assert moved and len(counting.embedded) == 1  # the edited section alone: the moved ones keep their vectors
+    again = before.get(ids=moved, include=["metadatas"])
+    assert [m["line"] for m in again["metadatas"]] == [old_lines[i] for i in again["ids"]]

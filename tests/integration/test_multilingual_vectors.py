@@ -49,7 +49,7 @@ def non_english_dev_questions() -> list[str]:
 def indexed(tmp_path_factory, embedder):
     """The real KB ingested by the real indexer, with the real multilingual encoder."""
     from app.config import Settings
-    from app.search.chroma import current_version, make_client
+    from app.search.chroma import make_client, open_collection
     from ingest.indexer import ingest
 
     from tests.conftest import KB, kb_documents
@@ -59,7 +59,7 @@ def indexed(tmp_path_factory, embedder):
     counting = Counting(multilingual_embedder())
     ingest(settings, client, embedder, progress=False, multilingual=counting)
     assert counting.documents == kb_documents()  # a new index: every document, once
-    return settings, current_version(client, settings), counting
+    return settings, open_collection(client, settings), counting
 
 
 def retriever(settings, col, embedder, encoder, multilingual_dir=True):

@@ -273,7 +273,7 @@ def test_a_bad_multilingual_setting_says_what_to_use():
 
 
 def _ingest(tmp_path, kb, **kw):
-    from app.search.chroma import current_version, make_client
+    from app.search.chroma import make_client, open_collection
     from ingest.indexer import ingest
 
     from ..fakes import FakeEmbedder, fake_settings
@@ -281,7 +281,7 @@ def _ingest(tmp_path, kb, **kw):
     settings = fake_settings(tmp_path / "index", kb_dir=kb)
     client = make_client(settings)
     report = ingest(settings, client, FakeEmbedder(), progress=False, **kw)
-    return settings, current_version(client, settings), report
+    return settings, open_collection(client, settings), report
 
 
 def _vectors_of(settings, col, enc):
@@ -354,7 +354,7 @@ def test_the_retriever_maps_the_ingested_vectors_and_ranks_as_in_memory(tmp_path
 def test_a_kb_larger_than_the_limit_gets_no_vectors_and_its_questions_take_the_english_path(tmp_path, caplog):
     """The multilingual model embeds a few documents a second here: above BOUNCEBOT_MULTILINGUAL_MAX_DOCS
     neither ingest nor a question embeds the whole KB with it (hours at 60,000 documents)."""
-    from app.search.chroma import current_version, make_client
+    from app.search.chroma import make_client, open_collection
     from app.search.retrieval import HybridRetriever
     from ingest.indexer import ingest
 
@@ -367,7 +367,7 @@ def test_a_kb_larger_than_the_limit_gets_no_vectors_and_its_questions_take_the_e
     report = ingest(settings, client, FakeEmbedder(), progress=False, multilingual=enc)
     assert report.chunks > 3 and enc.embedded == [] and not ml.multilingual_dir(settings).exists()
     assert "BOUNCEBOT_MULTILINGUAL_MAX_DOCS=3" in caplog.text
-    col = current_version(client, settings)
+    col = open_collection(client, settings)
     capped = HybridRetriever(col, FakeEmbedder(), multilingual=lambda: enc, multilingual_dir=ml.multilingual_dir(settings),
                              multilingual_max_docs=3)
     got = capped.search("¿Cómo quito una dirección de la lista de rebotes?", k=3)
