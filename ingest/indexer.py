@@ -22,8 +22,7 @@ from app.errors import IndexBuildFailed
 from app.search.versions import DOCUMENTS, STORE, STORE_OF, all_ids, doc_of, is_manifest, read_manifest, record_id, store_name, write_manifest
 from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
 
-from app.knowledge.articles import load_articles
-from app.search.lexical import article_cache
+from app.knowledge.articles import article_cache, load_articles
 from app.knowledge.chunks import Chunk, chunk_articles
 
 PROGRESS_FROM = 64  # show a progress bar when embedding at least this many documents

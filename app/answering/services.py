@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.knowledge.articles import load_articles
+from app.knowledge.articles import article_cache, load_articles
 
 from app.answering import contract
 from app.answering.ports import Embedder, Retriever
@@ -70,8 +70,7 @@ class Services:
 
 
 def load_kb(settings: Settings):
-    from app.search.lexical import article_cache
-
+    
     try:
         return load_articles(settings.kb_dir, cache=article_cache(settings))
     except FileNotFoundError as e:

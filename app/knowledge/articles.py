@@ -119,6 +119,16 @@ def load_articles(kb_dir: Path, cache: Path | None = None) -> list[Article]:
     return articles + exported
 
 
+def article_cache(settings) -> Path:
+    """Where this machine keeps the KB's export articles parsed (``ArticleCache``), one file per KB
+    folder: in the embedded store's folder (removed with it); with a Chroma server, beside the model."""
+    import hashlib
+
+    kb = hashlib.sha256(str(Path(settings.kb_dir).resolve()).encode()).hexdigest()[:12]
+    base = Path(settings.model_dir).parent / "articles" if settings.chroma_url else Path(settings.index_dir)
+    return base / f".articles-{kb}.pickle"
+
+
 def _parser_recipe() -> str:
     """A hash of the parser's own source: a cache written by another version of it is not used."""
     import hashlib

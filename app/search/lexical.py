@@ -61,13 +61,6 @@ def document_tokens(text: str, metadata: dict | None) -> list[str]:
     return tokenize(search_text(text, metadata or {}))
 
 
-def article_cache(settings) -> Path:
-    """Where this machine keeps the KB's export articles parsed (``app.knowledge.articles.ArticleCache``):
-    beside the lexical indexes, one file per KB folder."""
-    kb = hashlib.sha256(str(Path(settings.kb_dir).resolve()).encode()).hexdigest()[:12]
-    return lexical_dir(settings) / f".articles-{kb}.pickle"
-
-
 def lexical_dir(settings) -> Path:
     """Beside the embedded store (``<index dir>/lexical``: removed with it);
     with a Chroma server, in this machine's cache beside the model
