@@ -133,7 +133,9 @@ class VersionView:
 
     def query(self, query_embeddings, n_results: int = 10, where=None, include=("metadatas", "documents", "distances")):
         include = list(include)
-        extra = self._extra
+        # Others' documents are rarely all nearer than this version's: ask for a few more than asked
+        # (at most all the store holds of others'), and more only when too many of them were nearest.
+        extra = min(self._extra, 3 * n_results + 16)
         while True:
             res = self.store.query(query_embeddings=query_embeddings, n_results=n_results + extra, where=where,
                                    include=include)
@@ -145,12 +147,13 @@ class VersionView:
             short = False
             for q, ids in enumerate(res["ids"]):
                 keep = [n for n, r in enumerate(ids) if r in self._members][:n_results]
+                # short: too few of this version's, and the store had more to give (it gave all it was asked)
                 short = short or (len(keep) < n_results and len(ids) == n_results + extra)
                 out["ids"].append([doc_of(ids[n]) for n in keep])
                 for k in include:
                     if res.get(k) is not None:
                         out[k].append([res[k][q][n] for n in keep])
-            if not short:
+            if not short or n_results + extra >= self.store.count():  # none left to ask for
                 return out
-            extra = max(2 * extra, extra + n_results, 16)  # the store holds more of others' documents now
-            self._extra = extra
+            extra = max(2 * extra, extra + n_results, 16)
+            self._extra = max(self._extra, extra)  # the store may hold more of others' documents than at opening

@@ -89,3 +89,36 @@ def test_a_view_asks_the_store_for_all_it_has_when_its_version_is_small(store_an
     view = VersionView(store, old)
     res = view.query(query_embeddings=[vec(3)], n_results=50, include=["distances"])
     assert sorted(res["ids"][0]) == view.ids  # all 12, none of the others'
+
+
+def test_a_store_holding_many_others_asks_for_more_only_when_they_are_nearest(store_and_versions):
+    client, store, old, new, docs, records = store_and_versions
+    rng = np.random.default_rng(7)
+    near_5 = [np.asarray(vec(5)) + rng.normal(0, 0.02, DIM) for _ in range(300)]
+    store.add(ids=[f"far{n:03d}.m" for n in range(300)], embeddings=[(v / np.linalg.norm(v)).tolist() for v in near_5],
+              documents=["far"] * 300)
+    asked = []
+    real = store.query
+
+    def counting(**kw):
+        asked.append(kw["n_results"])
+        return real(**kw)
+
+    view = VersionView(store, old)
+    view.store = type("Spy", (), {"query": staticmethod(counting), "get": store.get, "count": store.count})()
+    res = view.query(query_embeddings=[vec(0)], n_results=4, include=["distances"])  # the others are far
+    assert len(res["ids"][0]) == 4 and asked == [4 + 3 * 4 + 16]
+    asked.clear()
+    res = view.query(query_embeddings=[vec(5)], n_results=4, include=["distances"])  # 300 others nearest
+    assert len(res["ids"][0]) == 4 and set(res["ids"][0]) <= set(view.ids) and len(asked) > 1
+
+
+def test_a_filter_matching_few_documents_is_one_query(store_and_versions):
+    client, store, old, new, docs, records = store_and_versions
+    asked = []
+    real = store.query
+    view = VersionView(store, old)
+    view.store = type("Spy", (), {"query": staticmethod(lambda **kw: asked.append(kw) or real(**kw)),
+                                  "get": store.get, "count": store.count})()
+    res = view.query(query_embeddings=[vec(1)], n_results=10, where={"line": {"$in": [1, 3, 15]}}, include=["metadatas"])
+    assert sorted(res["ids"][0]) == ["d01", "d03"] and len(asked) == 1  # d15 is the other version's
