@@ -48,37 +48,32 @@ index: install
 run: index
 	$(BIN)/bouncebot serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# $(call apt_install,CHECK,PACKAGE,WHAT,FOR): when the shell command CHECK fails, install Debian's PACKAGE with
+# apt (sudo only when not root and sudo exists; CI runs as root). Without apt (or root/sudo) it only warns:
+# the tests that need WHAT then skip, or fail when CI is set.
+define apt_install
+	@if $(1) >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: $(3) is missing and apt-get is not available; install it to $(4)." >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(2); \
+	elif command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y $(2); \
+	else \
+		echo "warning: $(3) is missing and installing it needs root: apt-get install -y $(2)" >&2; \
+	fi
+endef
+
 # The PostgreSQL tests start a throw-away cluster with Debian's binaries (evals/servers.py PostgresServer:
 # initdb and pg_ctl under /usr/lib/postgresql/*/bin, as the `postgres` user when run as root).
-# Installed with apt when missing, as Chromium below; without it those tests skip, or fail when CI is set.
 postgresql:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "warning: PostgreSQL (/usr/lib/postgresql/*/bin/initdb) is missing and apt-get is not available; install it to run the PostgreSQL tests." >&2; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
-	elif command -v sudo >/dev/null 2>&1; then \
-		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
-	else \
-		echo "warning: PostgreSQL is missing and installing it needs root: apt-get install -y postgresql" >&2; \
-	fi
+	$(call apt_install,ls /usr/lib/postgresql/*/bin/initdb,postgresql,PostgreSQL (/usr/lib/postgresql/*/bin/initdb),run the PostgreSQL tests)
 
 # The browser tests drive Debian's Chromium (never `playwright install`: it downloads a browser).
-# Installed with apt when missing; sudo only when not root and sudo exists (CI runs as root).
-# Without apt (or root/sudo) it only warns: the browser tests then skip, or fail when CI is set.
 CHROMIUM := /usr/bin/chromium
 
 chromium:
-	@if [ -x $(CHROMIUM) ]; then :; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "warning: $(CHROMIUM) is missing and apt-get is not available; install Chromium there to run the browser tests." >&2; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
-	elif command -v sudo >/dev/null 2>&1; then \
-		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
-	else \
-		echo "warning: $(CHROMIUM) is missing and installing it needs root: apt-get install -y chromium" >&2; \
-	fi
+	$(call apt_install,test -x $(CHROMIUM),chromium,$(CHROMIUM),run the browser tests)
 
 test: install-test chromium postgresql
 	$(BIN)/python -m pytest
