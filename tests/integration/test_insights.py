@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from app.insights import Period, compute
-from app.storage.conversations import SqliteConversationLog
-from evals.insights_seed import seed
+
+from ..unit.test_insights import NOW, seeded  # noqa: F401 - the seeded log (a fixture), as the unit tests have it
 
 pytestmark = pytest.mark.slow
-
-NOW = datetime(2026, 12, 1, 14, 0, tzinfo=timezone.utc).timestamp()
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    path = tmp_path_factory.mktemp("seed") / "feedback.sqlite3"
-    log = SqliteConversationLog(path)
-    seed(log, 300, now=NOW)
-    yield log, path
-    log.close()
 
 
 def test_the_real_embedder_groups_paraphrases_and_keeps_requests_apart(seeded, embedder):

@@ -14,23 +14,8 @@ import pytest
 from app.errors import EmptyQuestion
 from app.web.chat import ChatUI
 
-from ..fakes import FakeFeedbackLog, FakeRetriever, chunk, fake_services, hit, services_with
-from .test_chat_fast import ARTICLE, Page, last, like, render, squash
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    return fake_services(tmp_path_factory.mktemp("chat_guards_index"))
-
-
-@pytest.fixture(scope="module")
-def feedback():
-    return FakeFeedbackLog()
-
-
-@pytest.fixture(scope="module")
-def ui(services, feedback):
-    return ChatUI(services.answerer, feedback_log=feedback)
+from ..fakes import FakeFeedbackLog, FakeRetriever, chunk, hit, services_with
+from .test_chat_fast import ARTICLE, Page, feedback, last, like, render, services, squash, ui  # noqa: F401 - fixtures
 
 
 # ------------------------------------------------------------------ refusals
