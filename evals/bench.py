@@ -27,6 +27,8 @@ import timeit
 from dataclasses import dataclass
 from pathlib import Path
 
+from .servers import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 FREE_FORM = [
@@ -83,14 +85,6 @@ def process_times(argv: list[str], n: int) -> list[float]:
         subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
         out.append(time.perf_counter() - t)
     return out
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -207,8 +201,7 @@ def start_serve(env: dict):
                 raise RuntimeError(f"bouncebot serve did not answer (exit {proc.poll()}): {tail}")
             time.sleep(0.02)
     except BaseException:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process(proc, 20)
         raise
 
 
@@ -246,8 +239,7 @@ def serve_figures(env: dict, repeat: int, load_seconds: float) -> dict:
         return {"first": first, "single": single, "health": health, "concurrent": concurrent,
                 "concurrent_errors": len(burst) - len(concurrent), "loads": loads}
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process(proc, 20)
 
 
 def per_mb(fn, arg) -> tuple[float, int]:
