@@ -119,7 +119,7 @@ def llm_figures(env: dict, rounds: int = 1) -> Figures:
     """Start ``bouncebot serve`` with the local model, ask ``BATCH`` ``rounds`` times, read its memory."""
     import httpx
 
-    from evals.bench import free_port
+    from evals.servers import free_port
 
     if why := model_missing(env):
         return Figures(skipped=why)
