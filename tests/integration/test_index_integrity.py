@@ -304,3 +304,34 @@ def test_corrupt_store_exits_3_with_the_fix(command, corrupt_index):
     assert "Traceback" not in r.stderr
     assert f"The index at {corrupt_index.index_dir} cannot be read" in r.stderr
     assert "Delete the folder and run `bouncebot ingest`" in r.stderr
+
+
+def test_an_index_of_the_layout_before_the_store_is_read_then_moved_without_embedding(kb_copy, make_settings, embedder):
+    """The previous layout: the head points to a version collection holding its own documents."""
+    import time
+
+    from app.search.chroma import CREATED, CURRENT, HEAD, SWITCHED
+
+    settings = make_settings(kb_dir=kb_copy)
+    client = make_client(settings)
+    chunks = plan(settings, embedder.name)[0]
+    name = f"{settings.collection}-20260101T000000-0badc0de"
+    old = client.create_collection(name, configuration=COSINE, embedding_function=None, metadata={
+        "model": embedder.name, HEAD: settings.collection, CREATED: time.time() - 60,
+        "fingerprint": fingerprint([c.id for c in chunks])})
+    old.add(ids=[c.id for c in chunks], embeddings=embedder.embed_documents([c.search_text for c in chunks]),
+            documents=[c.text for c in chunks], metadatas=[c.metadata for c in chunks])
+    client.create_collection(settings.collection, configuration=COSINE, embedding_function=None,
+                             metadata={"model": embedder.name, CURRENT: name, SWITCHED: time.time() - 60})
+    expected = kb_fingerprint(settings, embedder.name)
+    assert open_collection(client, settings, expected).name == name  # read as it is
+    assert_cites_the_article(settings, embedder, client)
+
+    add_copies(kb_copy, 1)
+    counting = CountingEmbedder(embedder)
+    ingest(settings, client, counting, progress=False)
+    assert len(counting.embedded) == len(chunks)  # only the copy's: the article's vectors came from the old version
+    col = open_collection(client, settings, kb_fingerprint(settings, embedder.name))
+    assert col.name != name and index_ids(col) == kb_ids(settings, embedder)
+    assert old.count() == len(chunks)  # kept, as the previous version, for replicas still reading it
+    assert_cites_the_article(settings, embedder, client)
