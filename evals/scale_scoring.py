@@ -3,8 +3,10 @@
 Sections are told apart by article (a synthetic article's "Introduction" is not the real one's), so
 recall@k counts the real article's passages only. Beside the figures as-is, ``adjusted`` counts as
 not-an-error (a) an ``unanswerable`` case (another help-centre topic) answered from synthetic
-articles only, and (b) an exact answer from a synthetic article's table row for a code the real table
-lacks (that article's own row, cited to it: not a guess). Non-English cases are left out unless
+articles only, and (b) an exact answer from a synthetic article's table row (that article's own row,
+cited to it: not a guess), for a code the real table lacks or beside the real row (an enhanced code
+alone that another article tables under another reply code). ``claimed`` holds every row an exact
+code is shown with, not only its first. Non-English cases are left out unless
 ``BENCH_SCALE_MULTILINGUAL=1``: their first one makes the multilingual encoder embed the whole KB.
 """
 
@@ -53,11 +55,13 @@ def predict(answerer, question: str, history, real_url: str) -> dict:
                                          for h in hits]))
     exact = [c for c in d["codes"] if c["match"] == "exact" and c.get("row")]
     carried = [c for c in d["codes"] if c.get("from_history")]
-    real_exact = {c["code"] for c in exact if is_real(c["row"].get("url"), real_url)} | {
+    rows_of = lambda c: c.get("rows") or [c["row"]]  # noqa: E731  # every row an exact code is shown with
+    real_exact = {r["code"] for c in exact for r in rows_of(c) if is_real(r.get("url"), real_url)} | {
         s["code"] for s in d["sources"] if s.get("kind") == "row" and is_real((s.get("row") or {}).get("url"), real_url)}
     return {
         "answer": d["answer"], "answered": d["answered"], "codes_found": len(d["codes"]),
-        "claimed": [c["row"]["code"] for c in exact],
+        "claimed": list(dict.fromkeys(r["code"] for c in exact for r in rows_of(c))),
+        "real_codes": [c["code"] for c in exact if any(is_real(r.get("url"), real_url) for r in rows_of(c))],
         "codes": [(c["code"], c["match"]) for c in d["codes"]],
         "cited": cited, "ranked": ranked, "sources": [], "seconds": seconds,
         "intent": d.get("intent"), "carried": [c["code"] for c in carried],
@@ -77,7 +81,7 @@ def adjusted(case: dict, pred: dict) -> tuple[dict, str | None]:
     from_synthetic = [c for c in pred["claimed"] if c not in pred["real_exact"]]
     if from_synthetic:
         out["claimed"] = [c for c in pred["claimed"] if c in pred["real_exact"]]
-        out["codes"] = [(code, "none" if m == "exact" and code not in pred["real_exact"] else m)
+        out["codes"] = [(code, "none" if m == "exact" and code not in pred["real_codes"] else m)
                         for code, m in pred["codes"]]
         why = why or "exact row from a synthetic article's table"
     return out, why

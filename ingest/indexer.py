@@ -20,7 +20,7 @@ import numpy as np
 from app.config import Settings
 from app.errors import IndexBuildFailed
 from app.search.versions import DOCUMENTS, STORE, STORE_OF, all_ids, doc_of, is_manifest, read_manifest, record_id, store_name, write_manifest
-from app.search.chroma import CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
+from app.search.chroma import EF_SEARCH, CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
 
 from app.knowledge.articles import article_cache, load_articles
 from app.knowledge.chunks import Chunk, chunk_articles
@@ -127,6 +127,9 @@ def _store(client, settings, model: str):
             store = get_collection(client, name)
             if store is None:
                 raise
+    hnsw = (getattr(store, "configuration", None) or {}).get("hnsw") or {}
+    if hnsw.get("ef_search", EF_SEARCH) < EF_SEARCH:  # a store made before the wider search
+        store.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
     return store
 
 

@@ -232,11 +232,13 @@ class Answerer:
         article the question belongs to, if any. No passages when nothing is
         relevant enough."""
         result = self.retriever.search(question, k=self.top_k, kinds=kinds)
-        if result.best_similarity < self.min_similarity or not result.hits:
+        # Among many articles, the answering article's own best cosine decides, not the collection's.
+        best = getattr(result, "answering_similarity", result.best_similarity)
+        if best < self.min_similarity or not result.hits:
             return [], None
         if self._other_articles is not None:
             title, similarity = self._other_articles().closest(result.vector)
-            if result.best_similarity - similarity < -self.off_topic_margin:
+            if best - similarity < -self.off_topic_margin:
                 return [], title
         top = result.hits[0].score
         out = []

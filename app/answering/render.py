@@ -110,13 +110,16 @@ def _table_words(code: str | None, meaning: str, action: str, general: bool = Fa
 
 def _exact(c: Code) -> str:
     row = c.row
-    via = WORDING["exact_via"].format(table_row=table_row(row.code)) if c.code != row.code else ""
     rows = c.rows or [row]
+    # Rows of several full codes (an enhanced code alone: 550-5.7.1 here, 554-5.7.1 there) name theirs each.
+    via = WORDING["exact_via"].format(table_row=table_row(row.code)) if c.code != row.code and all(
+        r.code == row.code for r in rows) else ""
     if len(rows) > 1:  # several articles' tables hold the code: each row whole, with its own citation
         head = WORDING["exact_rows_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
                                                     count=len(rows))
         return "\n\n".join([head] + [
-            WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url) + "\n\n"
+            WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url,
+                                             table_row=table_row(r.code)) + "\n\n"
             + quote(_table_words(None, r.meaning, r.action)) for r in rows])
     head = WORDING["exact_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
                                            section=row.section, url=row.url)
@@ -251,7 +254,8 @@ def lookup_text(lookup: Lookup) -> str:
                 lines.append(cli["exact"].format(code=c.code, table_row=table_row(c.row.code), severity_label=severity))
             for r in rows:
                 if len(rows) > 1:
-                    lines.append(cli["row_from"].format(article=r.article or "", section=r.section, url=r.url))
+                    lines.append(cli["row_from"].format(article=r.article or "", section=r.section, url=r.url,
+                                                        table_row=table_row(r.code)))
                 lines.append(cli["meaning"].format(meaning_label=WORDING["meaning_label"], meaning=r.meaning))
                 lines.append(cli["action"].format(action_label=WORDING["action_label"], action=r.action))
             continue

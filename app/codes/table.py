@@ -5,15 +5,19 @@ A match is **exact** only when
 
 1. the reply code and enhanced code together equal a row's code
    (``550 5.1.1`` -> row ``550-5.1.1``); or
-2. an enhanced code alone equals the enhanced part of the rows of exactly
-   one code (``5.1.1`` -> ``550-5.1.1``); or
+2. an enhanced code alone equals the enhanced part of a row's code
+   (``5.1.1`` -> ``550-5.1.1``); or
 3. a bare reply code equals a row that is only that reply code
    (``550`` -> row ``550``).
 
 A code that several rows hold (several articles' tables, or one table twice
 in other words) is exact with all of them (``CodeMatch.rows``), each quoted
 with its own article and section, never merged into one; the same words twice
-in one article are one row. ``row`` is the first of them.
+in one article are one row. ``row`` is the first of them. An enhanced code
+alone that rows of several reply codes hold (``5.7.1``: ``550-5.7.1`` in one
+article, ``554-5.7.1`` in another) is exact with each of them, each row under
+its own full code and citation: which reply code the sender saw cannot be
+known, so none is chosen and no words are merged.
 
 Anything else (``550 5.7.26``, ``450 4.2.2``, ``554`` alone) is ``none`` and
 carries no row. Such a code gets a general ``explanation`` from the code
@@ -146,7 +150,6 @@ class CodeTable:
         self.max_codes = max_codes
         self._by_pair: dict[tuple[str | None, str | None], list[ErrorRow]] = {}
         self._by_enhanced: dict[str, list[ErrorRow]] = {}
-        self._reply_codes: dict[str, set[str | None]] = {}  # enhanced code -> the reply codes tabled with it
         for row in self.rows:
             parts = _split(row.code)
             if parts is None:
@@ -154,7 +157,6 @@ class CodeTable:
             self._by_pair.setdefault(parts, []).append(row)
             if parts[1]:
                 self._by_enhanced.setdefault(parts[1], []).append(row)
-                self._reply_codes.setdefault(parts[1], set()).add(parts[0])
 
     @classmethod
     def from_kb(cls, kb_dir: Path, max_codes: int | None = MAX_CODES) -> "CodeTable":
@@ -169,9 +171,8 @@ class CodeTable:
         when the caller matches many codes of one text (it is then worked out once)."""
         if found.enhanced is None:
             candidates = self._by_pair.get((found.reply, None), [])
-        elif found.reply is None:  # exact only when every row holding it is one code (one reply code)
-            one = len(self._reply_codes.get(found.enhanced, ())) == 1
-            candidates = self._by_enhanced.get(found.enhanced, []) if one else []
+        elif found.reply is None:  # every row of any reply code with that enhanced part, each cited alone
+            candidates = self._by_enhanced.get(found.enhanced, [])
         else:
             candidates = self._by_pair.get((found.reply, found.enhanced), [])
         rows = _one_code(candidates)
@@ -234,7 +235,8 @@ class CodeTable:
 
 
 def _one_code(candidates: list[ErrorRow]) -> tuple[ErrorRow, ...]:
-    """The rows of one code (the caller gives rows of one reply and enhanced code).
+    """The rows of one code (the caller gives rows of one reply and enhanced code, or of one
+    enhanced code under any reply code), in KB order.
 
     Rows of one code in several articles are all kept, never merged: each is
     quoted with its own article and section. The same words twice in one

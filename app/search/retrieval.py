@@ -12,11 +12,16 @@ fact recall 0.90 -> 0.95).
 knowledge base has anything relevant at all.
 
 Among many articles (issue 14), ranking is article-aware: an article's
-evidence is its best passages in different sections (``top_article``); the
-best-supported article's own nearest passages join the results (one more
-dense query, filtered to it); every other article's passages lose
-``article_penalty``. Dense candidates and the BM25 half-point grow with the
-collection. A knowledge base of one article ranks as before.
+evidence is its best passages in different sections (``top_article``), a
+passage several articles hold word for word shared out among them (and its
+copies one candidate, ``ranking.distinct``); the best-supported article's own
+nearest passages join the results (one more dense query, filtered to it);
+every other article's passages lose ``article_penalty``; the answering
+article's passages are then ordered as that article alone orders them
+(``app.search.alone``). ``SearchResult.answering_similarity`` is the answering
+article's own best cosine, which the refusal checks read. Dense candidates
+and the BM25 half-point grow with the collection. A knowledge base of one
+article ranks as before.
 
 Two things widen what finds its passage (issue 11):
 
@@ -45,7 +50,8 @@ import threading
 from dataclasses import dataclass
 
 from app.errors import IndexNotReady
-from app.search.ranking import article_of, article_order, top_article
+from app.search.alone import ArticleAlone
+from app.search.ranking import article_of, article_order, distinct, passage_key, shared_by, top_article
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,15 @@ class SearchResult:
     hits: list[Hit]
     best_similarity: float
     vector: tuple[float, ...] = ()  # the query's embedding, for further checks
+    # The best dense cosine of the article that answers (the first hit's), among many articles; None:
+    # ``best_similarity`` (one article among the dense results, where the two are the same).
+    answer_similarity: float | None = None
+
+    @property
+    def answering_similarity(self) -> float:
+        """What the refusal checks compare: the answering article's own best cosine (issue 14: another
+        article's near passage says nothing about whether this one answers)."""
+        return self.best_similarity if self.answer_similarity is None else self.answer_similarity
 
 
 BM25_HALF = 5.0  # the BM25 score that counts as half a lexical match
@@ -134,6 +149,11 @@ class HybridRetriever:
     article_depth = 2  # how many of an article's best passages make its evidence
     article_support = 0.5  # each next passage's weight in it, relative to the one before
     article_sections = 1  # 1: an article's evidence counts one passage per section
+    article_shared = 1  # 1: a passage several articles hold word for word is shared out among them
+    # ... and its copies are one candidate: the dense search asks for this many times the candidates
+    # and keeps the best copy of each text, so copies do not crowd the other passages out.
+    dense_overfetch = 3
+    article_alone = 1  # 1: the answering article's passages ranked as a KB of that article alone ranks them
     article_dense = 12  # that article's own nearest passages added to the results (0: none)
     article_penalty = 0.1  # taken off the passages of every article but the best-supported one
     lexical_reference = 100  # see _lexical_half
@@ -177,6 +197,7 @@ class HybridRetriever:
 
             self._ml_vectors = ml.try_open(collection, self._ml_dir, multilingual(), self.lexical.ids)
         self.documents = Documents(collection, self._call, self.document_cache)
+        self.alone = ArticleAlone(self._read_article, lexical.in_memory)
 
     def __len__(self) -> int:
         return len(self.lexical)
@@ -192,14 +213,12 @@ class HybridRetriever:
         spread = True  # whether the dense results may come from more than one article
         if self._multilingual is not None and language(query) != "en" and self._multilingual_ready():
             dense, vector = self._dense_multilingual(query, n)
+            holders: dict[str, set[str]] = {}
             w = self.multilingual_dense_weight
         else:
             query = self.synonyms.expand(self.spelling.fix(query))
             vector = QueryVector(self.embedder.embed_query(query))
-            res = self._call("the search", self.collection.query, query_embeddings=[list(vector)], n_results=n,
-                             include=["distances", "metadatas"])
-            dense = {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
-            spread = len({article_of(m or {}) for m in (res.get("metadatas") or [[]])[0]}) > 1
+            dense, holders, spread = self._dense(vector, n, len(index))
         dense_rows = index.rows_of(list(dense))
         if (dense_rows < 0).any():
             raise IndexNotReady("The lexical index does not match the index's documents. "
@@ -226,7 +245,12 @@ class HybridRetriever:
         # One article among the dense results: the fused order, as a KB of one article has it.
         pool = list(ranked[: max(k, self.article_pool) if spread and self.article_penalty > 0 else k])
         docs = self.documents.fetch([index.id_at(r) for r in pool])
-        first = self._top_article(pool, docs, similarity, lexical, w)
+        if spread and self.article_shared:  # one copy of each text: the best-scored one
+            keys = [passage_key(docs[index.id_at(r)][0]) for r in pool]
+            for key, art in zip(keys, (article_of(docs[index.id_at(r)][1]) for r in pool)):
+                holders.setdefault(key, set()).add(art)
+            pool = [r for j, r in enumerate(pool) if keys[j] not in keys[:j]]
+        first = self._top_article(pool, docs, similarity, lexical, w, holders)
         if first is not None and vector.space == "minilm" and self.article_dense:
             # Stage two: the best-supported article's own nearest passages, as its dense search alone
             # would find them (at scale the collection-wide candidates hold few of them).
@@ -246,15 +270,50 @@ class HybridRetriever:
         ids = [index.id_at(r) for r in pool]
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
         order = article_order(scores, [article_of(docs[i][1]) for i in ids], self.article_support,
-                              self.article_penalty, self.article_depth, self._sections(ids, docs))
+                              self.article_penalty, self.article_depth, self._sections(ids, docs),
+                              self._shares(ids, docs, holders))
+        if spread and self.article_alone and vector.space == "minilm" and order:
+            pool, ids, scores, order = self.alone.rerank(self, query, kinds, pool, ids, scores, order, docs,
+                                                         similarity, lexical, w)
         hits = [Hit(ids[j], *docs[ids[j]], scores[j], float(similarity[pool[j]]), float(lexical[pool[j]]))
                 for j in order[:k]]
-        return SearchResult(hits, best_similarity, vector)
+        answering = None
+        if spread and hits:  # the answering article's own best cosine, among everything compared
+            own = article_of(hits[0].metadata)
+            answering = max(float(similarity[r]) for r, i in zip(pool, ids) if article_of(docs[i][1]) == own)
+        return SearchResult(hits, best_similarity, vector, answering)
+
+    def _read_article(self, where: dict) -> tuple[list, list, list]:
+        got = self._call("the search", self.collection.get, where=where, include=["documents", "metadatas"])
+        return got["ids"], got["documents"], [m or {} for m in got["metadatas"]]
 
     def _sections(self, ids: list[str], docs: dict) -> list[str] | None:
         return [str(docs[i][1].get("section", "")) for i in ids] if self.article_sections else None
 
-    def _top_article(self, pool, docs, similarity, lexical, w) -> tuple[str, str] | None:
+    def _shares(self, ids: list[str], docs: dict, holders: dict[str, set[str]]) -> list[int] | None:
+        """How many articles hold each passage's words (among the candidates seen), or None when off."""
+        if not self.article_shared:
+            return None
+        return shared_by([passage_key(docs[i][0]) for i in ids], [article_of(docs[i][1]) for i in ids], holders)
+
+    def _dense(self, vector, n: int, size: int) -> tuple[dict[str, float], dict[str, set[str]], bool]:
+        """The ``n`` nearest passages (id: cosine), one copy of each text among many articles;
+        the articles seen holding each text; whether the passages come from more than one article."""
+        fetch = min(size, n * self.dense_overfetch) if self.article_shared and self.dense_overfetch > 1 else n
+        include = ["distances", "metadatas"] + (["documents"] if fetch > n else [])
+        res = self._call("the search", self.collection.query, query_embeddings=[list(vector)], n_results=fetch,
+                         include=include)
+        ids, distances = res["ids"][0], res["distances"][0]
+        metas = [m or {} for m in (res.get("metadatas") or [[]])[0]] or [{} for _ in ids]
+        if fetch <= n:
+            return {i: 1.0 - d for i, d in zip(ids, distances)}, {}, len({article_of(m) for m in metas}) > 1
+        if len({article_of(m) for m in metas}) < 2:  # one article: its n nearest, as before
+            return {i: 1.0 - d for i, d in zip(ids[:n], distances[:n])}, {}, False
+        dense, holders = distinct(ids, [1.0 - d for d in distances], [article_of(m) for m in metas],
+                                  (res.get("documents") or [[]])[0], n)
+        return dense, holders, len({article_of(m) for i, m in zip(ids, metas) if i in dense}) > 1
+
+    def _top_article(self, pool, docs, similarity, lexical, w, holders) -> tuple[str, str] | None:
         """The metadata field and value that pick out the best-supported article of ``pool``
         (fused order), or None when the pool holds one article or the ranking is off."""
         ids = [self.lexical.id_at(r) for r in pool]
@@ -262,7 +321,8 @@ class HybridRetriever:
         if self.article_penalty <= 0 or len(set(articles)) < 2:
             return None
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
-        first = top_article(scores, articles, self.article_support, self.article_depth, self._sections(ids, docs))
+        first = top_article(scores, articles, self.article_support, self.article_depth, self._sections(ids, docs),
+                            self._shares(ids, docs, holders))
         meta = docs[ids[articles.index(first)]][1]
         return ("article_path", first) if meta.get("article_path") else ("article", first)
 

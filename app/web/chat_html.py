@@ -66,8 +66,9 @@ def _card(c: Code) -> str:
     carried, badge = _carried(c)
     if c.match == "exact":
         r = c.row
-        via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code else ""
         cited = c.rows or [r]  # every row holding the code (several articles' tables), each cited, never merged
+        one_code = all(x.code == r.code for x in cited)  # else each row names its own (550-5.7.1, 554-5.7.1)
+        via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code and one_code else ""
         words = "".join((_row_cite(x) if len(cited) > 1 else "") + _words(x.meaning, x.action) for x in cited)
         return (f'<div class="bb-card bb-exact{carried}" data-code="{_e(c.code)}">'
                 f'{_head(c, LABELS["in_table"], "intable", via + badge)}{words}</div>')
@@ -89,7 +90,8 @@ def _card(c: Code) -> str:
 
 def _row_cite(r) -> str:
     label = LABELS["source_link"].format(article=r.article or "", section=r.section)
-    return f'<p class="bb-cite"><a href="{_e(r.url)}" target="_blank" rel="noopener">{_e(label)}</a></p>'
+    return (f'<p class="bb-cite"><a href="{_e(r.url)}" target="_blank" rel="noopener">{_e(label)}</a>'
+            f' <span class="bb-row-code">{_e(table_row(r.code))}</span></p>')
 
 
 def _plain_wording(key: str, **values) -> str:

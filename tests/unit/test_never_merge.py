@@ -48,8 +48,19 @@ CASES = [
     ("the enhanced code alone, one code in two articles",
      [row("552-5.2.2", "Full.", "A"), row("552-5.2.2", "Over quota.", "B")], "5.2.2",
      [("A", "Full."), ("B", "Over quota.")]),
+    # an enhanced code alone under two reply codes: each row under its own code and citation (issue 14)
     ("the enhanced code alone, two codes", [row("550-5.1.1", "Unknown.", "A"), row("551-5.1.1", "Moved.", "B")],
-     "5.1.1", []),
+     "5.1.1", [("A", "Unknown."), ("B", "Moved.")]),
+    ("the enhanced code alone, two codes in one article",
+     [row("550-5.7.1", "Refused.", "A"), row("554-5.7.1", "Policy.", "A")], "5.7.1",
+     [("A", "Refused."), ("A", "Policy.")]),
+    ("the enhanced code alone, three rows in KB order",
+     [row("554-5.7.1", "Policy.", "B"), row("550-5.7.1", "Refused.", "A"), row("550-5.7.1", "Blocked.", "C")],
+     "5.7.1", [("B", "Policy."), ("A", "Refused."), ("C", "Blocked.")]),
+    ("the full code still picks its own rows", [row("550-5.7.1", "Refused.", "A"), row("554-5.7.1", "Policy.", "B")],
+     "554 5.7.1", [("B", "Policy.")]),
+    ("the enhanced code alone, another enhanced code", [row("550-5.7.1", "Refused.", "A"), row("554-5.7.10", "X.", "B")],
+     "5.7.1", [("A", "Refused.")]),
     ("cells written two ways", [row("552-5.2.2", "Full.", "A"), row("552 5.2.2", "Over quota.", "B")],
      "552 5.2.2", [("A", "Full."), ("B", "Over quota.")]),
     ("a bare reply code in two articles", [row("552", "Full.", "A"), row("552", "Over quota.", "B")], "552",
@@ -169,3 +180,22 @@ def test_the_chat_card_shows_every_row_under_its_own_link(tmp_path, two_article_
         assert html.escape(r.meaning) in card and html.escape(r.url) in card
         assert card.index(html.escape(r.url)) < card.index(html.escape(r.meaning))
     assert card.count('class="bb-cite"') == 2
+
+
+def test_rows_of_several_full_codes_each_name_their_code_on_every_surface():
+    """An enhanced code alone that two reply codes table (5.1.1 under 550 and 551): the agent must
+    see which row is which, in the Markdown answer, the CLI and the chat card alike."""
+    from app.web.chat import _card
+
+    table = CodeTable([row("550-5.1.1", "Unknown.", "A"), row("551-5.1.1", "Moved.", "B")])
+    got = lookup_contract(table, "what is 5.1.1?")
+    (c,) = got.codes
+    assert c.match == "exact" and [r.code for r in c.rows] == ["550-5.1.1", "551-5.1.1"]
+    markdown = render._exact(c)
+    cli = render.lookup_text(got)
+    card = _card(c)
+    for text in (markdown, cli, card):
+        for r in c.rows:  # each row's code before its words, after its citation
+            at = text.index(render.table_row(r.code))
+            assert text.index(r.url) < at < text.index(r.meaning), (text, r.code)
+    assert render.table_row("550-5.1.1") not in markdown.split("\n")[0]  # no single "via" row in the heading

@@ -139,9 +139,10 @@ from evals import bench_scale as bs, scale_scoring  # noqa: E402
 REAL_URL = "https://help.example/real-article/"
 
 
-def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_sources=1):
+def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_sources=1, real_codes=None):
     return {"answered": answered, "claimed": list(claimed), "real_exact": set(real_exact), "codes": list(codes),
-            "real_sources": real_sources, "n_sources": n_sources}
+            "real_sources": real_sources, "n_sources": n_sources,
+            "real_codes": list(real_exact if real_codes is None else real_codes)}
 
 
 @pytest.mark.parametrize("category, expect, p, answered, claimed, codes, why", [
@@ -158,6 +159,11 @@ def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_s
     ("code_shape", {}, pred(claimed=["550-5.1.1", "554-5.7.1"], real_exact=["550-5.1.1"], real_sources=1,
                             codes=[("550-5.1.1", "exact"), ("554-5.7.1", "exact")]),
      True, ["550-5.1.1"], [("550-5.1.1", "exact"), ("554-5.7.1", "none")], "synthetic article's table"),
+    # an enhanced code alone shown with the real row and a synthetic one (another reply code): the real
+    # row stays claimed and the code stays exact; the synthetic row is not a claim on the real table
+    ("code_shape", {}, pred(claimed=["550-5.7.1", "554-5.7.1"], real_exact=["550-5.7.1"], real_codes=["5.7.1"],
+                            real_sources=1, codes=[("5.7.1", "exact")]),
+     True, ["550-5.7.1"], [("5.7.1", "exact")], "synthetic article's table"),
     # nothing synthetic: unchanged
     ("code_shape", {}, pred(claimed=["550-5.1.1"], real_exact=["550-5.1.1"], real_sources=1,
                             codes=[("550-5.1.1", "exact")]), True, ["550-5.1.1"], [("550-5.1.1", "exact")], None),

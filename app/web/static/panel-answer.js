@@ -40,9 +40,10 @@
       // Every row holding the code (several articles' tables): each with its own citation, never merged.
       var cited = Array.isArray(c.rows) && c.rows.length ? c.rows : [c.row];
       cited.forEach(function (r) {
-        if (cited.length > 1) {
-          card.appendChild(el("p", "cite row-cite")).appendChild(
-            link(fmt("labels.source_link", { article: r.article || "", section: r.section }), r.url));
+        if (cited.length > 1) {  // each row names its code: an enhanced code alone may be several rows' codes
+          var cite = card.appendChild(el("p", "cite row-cite"));
+          cite.appendChild(link(fmt("labels.source_link", { article: r.article || "", section: r.section }), r.url));
+          cite.appendChild(el("span", "row-code", " " + fmt("labels.table_row", { row_code: r.code })));
         }
         tableWords(card, r);
       });
