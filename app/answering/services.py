@@ -148,7 +148,8 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
 
         def other_articles():
             from app._data import data_file
-            from app.search.retrieval import OtherArticles, multilingual_embedder
+            from app.search.other_articles import OtherArticles
+            from app.search.retrieval import multilingual_embedder
 
             # The help centre's other articles: those the KB holds are answered from, not pointed to.
             titles = OtherArticles.without(data_file("app.search", "other_articles.yaml"),

@@ -55,7 +55,7 @@ def test_kinds_filter(retriever):
 
 
 def test_other_help_centre_articles_are_recognised(services, retriever):
-    from app.search.retrieval import OtherArticles
+    from app.search.other_articles import OtherArticles
 
     other = OtherArticles(["Export Conversations as CSV", "How does SparrowDesk pricing work?"], retriever.embedder)
     result = retriever.search("how do I export all conversations to CSV", k=3)
@@ -162,7 +162,7 @@ def test_refusal_boundary_for_typos_synonyms_and_other_languages(services, quest
 
 
 def test_other_articles_are_compared_in_the_multilingual_space(services, retriever):
-    from app.search.retrieval import OtherArticles
+    from app.search.other_articles import OtherArticles
 
     other = OtherArticles(["Export Conversations as CSV", "How does SparrowDesk pricing work?"], retriever.embedder)
     result = retriever.search("¿Cómo exporto todas las conversaciones a CSV?", k=3)

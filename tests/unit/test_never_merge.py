@@ -19,7 +19,7 @@ from app.answering.services import lookup_contract
 from app.codes.find import find_codes
 from app.codes.table import CodeTable
 from app.knowledge.articles import ErrorRow
-from app.search.retrieval import OtherArticles
+from app.search.other_articles import OtherArticles
 
 from ..fakes import KB, FakeEmbedder, fake_services, kb_rows, wording
 
