@@ -7,6 +7,10 @@ Each client (an asyncio task with its own httpx connection) posts the eval dev s
 one) one after another for ``--seconds``. Reported per setup: requests/s, latency p50/p95/p99 of
 the answered requests, and errors: any status but 200 (a 429 is an error: the run raises the rate
 limits), a timeout or a refused connection. Errors must be 0; the exit code is 1 when they are not.
+Also printed: the machine's load average at the start and the end of each run, and what each server's
+``/healthz`` says afterwards about its answers (``answers``: admitted, refused as busy: the queue of
+``app.web.admission`` full) and its vector-store calls (``store_calls``: how many waited for a free
+worker of ``app.search.guard`` and for how long in all, how many timed out running or gave up waiting).
 
 Setups, each started here and stopped afterwards:
 
@@ -16,7 +20,8 @@ Setups, each started here and stopped afterwards:
 
 ``--url`` runs against servers already running instead (the clients shared between the URLs).
 The load generator runs on the same machine and takes CPU from the servers: the figures are the
-machine's, not the server's alone.
+machine's, not the server's alone. It runs in a process of its own session (``load_apart``), so that it
+does not share the Chroma server's and PostgreSQL's slice of the CPU.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class Result:
     latencies: list[float] = field(default_factory=list)  # seconds, of the answered requests
     errors: int = 0
     kinds: dict = field(default_factory=dict)  # status or exception name -> [count, the first one's text]
+    load: tuple = ()  # the machine's 1-minute load average when the run started and when it ended
+    servers: list = field(default_factory=list)  # each URL's /healthz "answers" and "store_calls" afterwards
 
     @property
     def requests(self) -> int:
@@ -82,7 +89,8 @@ class Result:
                 "requests": self.requests, "answered": len(self.latencies), "requests_per_s": round(self.rate, 1),
                 **{f"p{int(q * 100)}_ms": None if self.pct(q) is None else round(self.pct(q) * 1000, 1)
                    for q in (0.5, 0.95, 0.99)},
-                "errors": self.errors, "error_kinds": {k: v[0] for k, v in self.kinds.items()}}
+                "errors": self.errors, "error_kinds": {k: v[0] for k, v in self.kinds.items()},
+                "load_average": list(self.load), "servers": self.servers}
 
 
 async def run_load(urls: list[str], bodies: list[dict], clients: int = 50, seconds: float = 30.0,
@@ -118,12 +126,32 @@ async def run_load(urls: list[str], bodies: list[dict], clients: int = 50, secon
     start, deadline = asyncio.Event(), [0.0]
     tasks = [asyncio.create_task(client(k, start, deadline)) for k in range(clients)]
     await asyncio.sleep(0)  # every client made before any starts
+    loaded = os.getloadavg()[0]
     t0 = time.perf_counter()
     deadline[0] = t0 + seconds
     start.set()
     await asyncio.gather(*tasks)
     result.seconds = time.perf_counter() - t0
+    result.load = (loaded, os.getloadavg()[0])
+    result.servers = await _server_figures(urls)
     return result
+
+
+async def _server_figures(urls: list[str]) -> list[dict]:
+    """What each server says about its answers' admission and its store calls (``/healthz``; with
+    several workers, the figures of whichever worker answers)."""
+    import httpx
+
+    out = []
+    async with httpx.AsyncClient(timeout=30) as c:
+        for url in urls:
+            try:
+                health = (await c.get(f"{url}/healthz")).json()
+            except (httpx.HTTPError, ValueError) as e:
+                out.append({"url": url, "problem": f"{type(e).__name__}: {e}"[:200]})
+                continue
+            out.append({"url": url, "answers": health.get("answers"), "store_calls": health.get("store_calls")})
+    return out
 
 
 # --- The setups -----------------------------------------------------------------------
@@ -196,6 +224,30 @@ class Serve:
         self.proc = None
 
 
+def load_apart(urls: list[str], clients: int, seconds: float, name: str) -> Result:
+    """``run_load`` in a process of its own session (``python -m evals.load --url ...``), its figures read back.
+
+    Linux shares the CPU between sessions first (autogroups) and then between the processes of a session.
+    Run here, the 50 clients (one busy process) would share the slice of this session with the Chroma
+    server and PostgreSQL started from it, while each ``serve`` has a session of its own: the store
+    would get a fraction of a server's CPU and look slow for it (a Chroma query p50 of 24-54 ms against
+    the embedded store's 5 ms in one measured run). Apart, the clients are one more party, as on a
+    machine of their own."""
+    with tempfile.TemporaryDirectory(prefix="bouncebot-load-") as tmp:
+        out = Path(tmp) / "result.json"
+        argv = [sys.executable, "-m", "evals.load", "--url", *urls, "--clients", str(clients),
+                "--seconds", str(seconds), "--name", name, "--json", str(out), "--latencies"]
+        r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, start_new_session=True,
+                           timeout=seconds + 600)
+        if not out.exists():
+            raise RuntimeError(f"the load clients failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}")
+        d = json.loads(out.read_text(encoding="utf-8"))[0]
+    result = Result(d["setup"], d["clients"], d["seconds"], d["latencies"], d["errors"],
+                    {k: [n, text] for k, (n, text) in d["error_counts"].items()}, tuple(d["load_average"]),
+                    d["servers"])
+    return result
+
+
 def warm(urls: list[str], bodies: list[dict], per_url: int = 20) -> None:
     """A few questions to each server first (each worker's first answers load and warm the model)."""
     import httpx
@@ -213,8 +265,7 @@ def embedded(bodies, clients, seconds) -> Result:
         ingest(env)
         with Serve(env) as server:
             warm([server.url], bodies)
-            return asyncio.run(run_load([server.url], bodies, clients, seconds,
-                                        "one embedded process (embedded Chroma, SQLite)"))
+            return load_apart([server.url], clients, seconds, "one embedded process (embedded Chroma, SQLite)")
 
 
 def fleet_missing() -> str | None:
@@ -243,8 +294,8 @@ def fleet(bodies, clients, seconds, replicas: int = 2, workers: int = 2) -> Resu
             servers = [stack.enter_context(Serve(env, workers)) for _ in range(replicas)]
             urls = [s.url for s in servers]
             warm(urls, bodies, per_url=20 * workers)
-            return asyncio.run(run_load(urls, bodies, clients, seconds,
-                                        f"{replicas} x `serve --workers {workers}` (Chroma server, PostgreSQL)"))
+            return load_apart(urls, clients, seconds,
+                              f"{replicas} x `serve --workers {workers}` (Chroma server, PostgreSQL)")
 
 
 # --- The report -------------------------------------------------------------------------
@@ -261,11 +312,29 @@ def table(results: list[Result]) -> str:
                      f"{r.requests:8d} {r.errors:6d}")
         for kind, (n, first) in sorted(r.kinds.items()):
             lines.append(f"      {n} x {kind}: {first[:150]}")
+        if r.load:
+            lines.append(f"      load average {r.load[0]:.1f} at the start, {r.load[1]:.1f} at the end")
+        for server in r.servers:
+            lines.append(f"      {_server_line(server)}")
     if len(results) == 2 and all(r.rate for r in results):
         a, b = results
         lines.append(f"  {a.name.split(' (')[0]} vs {b.name.split(' (')[0]}: throughput {a.rate / b.rate:.2f}x, "
                      f"p95 {a.pct(0.95) / b.pct(0.95):.2f}x")
     return "\n".join(lines)
+
+
+def _server_line(server: dict) -> str:
+    if "problem" in server:
+        return f"{server['url']}: /healthz failed: {server['problem']}"
+    a, s = server.get("answers") or {}, server.get("store_calls") or {}
+    answers = (f"answers admitted {a.get('admitted')}, refused busy {a.get('refused')} (at most {a.get('active')} at "
+               f"once, {a.get('queue')} queued)") if a else "no admission figures"
+    run = (s.get("run_ms") or {}).get("the search") or {}
+    calls = (f"store calls {s.get('calls')}: the searches ran p50/p95/p99/max {run.get('p50')}/{run.get('p95')}/"
+             f"{run.get('p99')}/{run.get('max')} ms; started over 1 ms after handed in {s.get('waited')} "
+             f"({s.get('waited_s')} s in all); timed out {s.get('timed_out')}, gave up waiting {s.get('gave_up_waiting')}, failed "
+             f"{s.get('failed')}") if s else "no store figures"
+    return f"{server['url']} (one process): {answers}; {calls}"
 
 
 def main(argv=None) -> int:
@@ -277,13 +346,16 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--url", nargs="+", help="servers already running (the clients shared between them)")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--name", help="the setup's name in the report (with --url)")
+    ap.add_argument("--latencies", action="store_true", help="--json also holds every latency and error count "
+                                                             "(how a setup's clients, run apart, report back)")
     args = ap.parse_args(argv)
     bodies = dev_requests()
     print(f"Load: POST /api/ask, {args.clients} clients for {args.seconds:g} s each, {len(bodies)} dev-split "
           f"requests in turn, on {os.cpu_count()} cores (the load generator shares them)", flush=True)
     results: list[Result] = []
     if args.url:
-        results.append(asyncio.run(run_load(args.url, bodies, args.clients, args.seconds)))
+        results.append(asyncio.run(run_load(args.url, bodies, args.clients, args.seconds, args.name or "")))
     else:
         if args.setup in ("both", "fleet"):
             missing = fleet_missing()
@@ -295,7 +367,9 @@ def main(argv=None) -> int:
             results.append(embedded(bodies, args.clients, args.seconds))
     print(table(results))
     if args.json:
-        args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+        rows = [{**r.as_dict(), **({"latencies": r.latencies, "error_counts": r.kinds} if args.latencies else {})}
+                for r in results]
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 1 if any(r.errors for r in results) or not results else 0
 
 

@@ -14,7 +14,8 @@ a feedback post that sends it back attaches its rating and comment to that row.
 
 Errors are JSON ``{"error": message}``: 422 for an empty question or a
 malformed body or a turn with another role than user or assistant, 413 for a
-question (or a turn of its history) over the size limit. The history is
+question (or a turn of its history) over the size limit, 503 when search is unavailable or the
+server's queue of answers is full (``app.web.admission``; with Retry-After). The history is
 bounded: only the newest BOUNCEBOT_MAX_HISTORY_TURNS turns are read. Requests and answers are the types of ``app.answering.contract``, so
 ``/openapi.json`` shows the real schema.
 """
@@ -35,6 +36,7 @@ from app.answering.contract import Answer, AskRequest, Lookup
 from app.answering.ports import FeedbackLog
 from app.answering.services import Services
 from app.errors import BouncebotError
+from app.web.admission import Admission
 from app.web.metrics import record_answer, record_error
 
 
@@ -43,7 +45,8 @@ LOG_ID_HEADER = "X-Bouncebot-Log-Id"  # the answer's row in the conversation log
 
 
 # AskRequest is the widget's request too (app.web.widget imports it from here).
-__all__ = ["AskRequest", "FeedbackRequest", "api_routes", "ask_stream", "error", "install_error_handlers"]
+__all__ = ["AskRequest", "BUSY", "FeedbackRequest", "admitted", "api_routes", "ask_stream", "error",
+           "install_error_handlers"]
 STREAM_RESPONSES = {200: {"content": {"application/x-ndjson": {}},
                           "description": "One JSON event a line: answer_skeleton, token..., final"}}
 
@@ -137,20 +140,35 @@ def answer_logged(answerer, body: AskRequest, request: Request, response: Respon
     return answer
 
 
-def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None, recorder=None) -> APIRouter:
+async def admitted(admission: Admission, answerer, body: AskRequest, fn, *args):
+    """``fn(*args)`` through ``admission`` (``app.web.admission``), after the question's own checks: bad input
+    gets its 4xx at once, never a place in the queue nor a 503 for a busy server."""
+    answerer.check(body.question)
+    return await admission.run(fn, *args)
+
+
+BUSY = {503: {"description": "Search unavailable, or the server busy (its queue of answers full): "
+                             "`{\"error\": ...}`, the busy one with a Retry-After header"}}
+
+
+def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None, recorder=None,
+               admission: Admission | None = None) -> APIRouter:
     """``rate_counter`` (``Storage.rate_counter``, PostgreSQL) shares the feedback rate limit between replicas;
-    ``recorder`` (``app.storage.recorder.Recorder``) writes each answer to the conversation log."""
+    ``recorder`` (``app.storage.recorder.Recorder``) writes each answer to the conversation log;
+    ``admission`` (``app.web.admission``, shared with the widget's routes) bounds the answers worked on at once."""
     r = APIRouter()
     answerer = services.answerer
+    admission = admission if admission is not None else Admission()
 
-    @r.post("/api/ask", summary="Answer a question (the answer contract)")
-    def ask(body: AskRequest, request: Request, response: Response) -> Answer:
-        return answer_logged(answerer, body, request, response, recorder, "api")
+    @r.post("/api/ask", summary="Answer a question (the answer contract)", responses=BUSY)
+    async def ask(body: AskRequest, request: Request, response: Response) -> Answer:
+        return await admitted(admission, answerer, body, answer_logged, answerer, body, request, response, recorder,
+                              "api")
 
     @r.post("/api/ask/stream", summary="Answer a question as a stream of events (NDJSON)",
-            response_class=StreamingResponse, responses=STREAM_RESPONSES)
-    def ask_streamed(body: AskRequest, request: Request):
-        return ask_stream(answerer, body, request, recorder, "api")
+            response_class=StreamingResponse, responses={**STREAM_RESPONSES, **BUSY})
+    async def ask_streamed(body: AskRequest, request: Request):
+        return await admitted(admission, answerer, body, ask_stream, answerer, body, request, recorder, "api")
 
     @r.get("/api/lookup", summary="Look up the codes in a text (no model needed)")
     def lookup(q: str = Query(..., description="text containing codes")) -> Lookup:
@@ -186,6 +204,8 @@ def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None,
             "index": {"documents": documents, "where": services.where},
             "store": store_state,
             "model_loaded": services.embedder.loaded,
+            "answers": admission.state(),  # answers worked on and waiting now (app.web.admission)
+            "store_calls": None if services.guard is None else services.guard.figures(),  # waits, timeouts
             "table_rows": len(services.table.rows),
             "feedback": feedback_log.count(),
             "conversation_log": None if recorder is None else recorder.stats(),  # rows written, failed, dropped

@@ -28,6 +28,7 @@ def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings
     from starlette.middleware.cors import CORSMiddleware
 
     from app.web import insights, widget
+    from app.web.admission import Admission
     from app.web.api import api_routes, install_error_handlers
     from app.web.chat import CSS, MAX_UPLOAD_BYTES, THEME, ChatUI
     from app.web.metrics import Observer
@@ -52,12 +53,14 @@ def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings
         import atexit
 
         atexit.register(recorder.close)  # the rows still queued are written before the process exits
-    app.include_router(api_routes(services, feedback_log, rate_counter, recorder))
+    admission = Admission.for_workers(settings.workers)  # the answers worked on at once, API and widget together
+    app.state.admission = admission
+    app.include_router(api_routes(services, feedback_log, rate_counter, recorder, admission))
     _local_docs(app)
     # Gradio adds no CORS headers of its own when the parent app has a CORSMiddleware: with no
     # origins, no other site may call the chat's routes; the JSON API's allowlist is widget.install's.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
-    widget.install(app, services, settings, rate_counter, recorder)  # before the chat takes over "/"
+    widget.install(app, services, settings, rate_counter, recorder, admission)  # before the chat takes over "/"
     insights.install(app, settings, conversations, getattr(services, "embedder", None))  # /insights (issue 15)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BlockedPaths, suffixes=UPLOAD_ROUTES)

@@ -32,7 +32,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.answering.contract import Answer, AskRequest
 from app.config import Settings, parse_rate
-from app.web.api import LOG_ID_HEADER, STREAM_RESPONSES, answer_logged, ask_stream
+from app.web.admission import Admission
+from app.web.api import BUSY, LOG_ID_HEADER, STREAM_RESPONSES, admitted, answer_logged, ask_stream
 from app.errors import RateLimited
 
 log = logging.getLogger("bouncebot.widget")
@@ -296,15 +297,18 @@ The chat button in the corner is the widget. <a href="/">Agents' chat</a></span>
 """
 
 
-def widget_routes(services, settings: Settings | None = None, rate_counter=None, recorder=None) -> APIRouter:
+def widget_routes(services, settings: Settings | None = None, rate_counter=None, recorder=None,
+                  admission: Admission | None = None) -> APIRouter:
     """The widget's routes (their 429 is ``RateLimited``, answered by the API's error handlers);
-    ``rate_counter`` (``Storage.rate_counter``) shares the rate limit between replicas."""
+    ``rate_counter`` (``Storage.rate_counter``) shares the rate limit between replicas; ``admission``
+    (``app.web.admission``: the API's, in one server) bounds the answers worked on at once."""
     from app.answering.services import load_kb
 
     settings = settings or services.settings
     limiter = RateLimiter.from_setting(settings.widget_rate, counter=rate_counter, route="widget")
     articles = load_kb(settings)
     answerer = services.answerer
+    admission = admission if admission is not None else Admission()
     loader = loader_script()
     panel = panel_page(panel_config(services, articles))
     statics = {name: static_text(name) for name in STATIC_TYPES}
@@ -331,17 +335,18 @@ def widget_routes(services, settings: Settings | None = None, rate_counter=None,
                         headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
     @r.post("/widget/api/ask", dependencies=[Depends(rate_limit)],
-            responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}},
+            responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}, **BUSY},
             summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
-    def widget_ask(body: AskRequest, request: Request, response: Response) -> Answer:
+    async def widget_ask(body: AskRequest, request: Request, response: Response) -> Answer:
         # the conversation the panel shows, as /api/ask; logged as the widget's (recorder: the conversation log)
-        return answer_logged(answerer, body, request, response, recorder, "widget")
+        return await admitted(admission, answerer, body, answer_logged, answerer, body, request, response, recorder,
+                              "widget")
 
     @r.post("/widget/api/ask/stream", dependencies=[Depends(rate_limit)], response_class=StreamingResponse,
-            responses={**STREAM_RESPONSES, 429: {"description": "Rate limited, as /widget/api/ask"}},
+            responses={**STREAM_RESPONSES, 429: {"description": "Rate limited, as /widget/api/ask"}, **BUSY},
             summary="The same answer as a stream of events (NDJSON: answer_skeleton, token..., final)")
-    def widget_ask_stream(body: AskRequest, request: Request):
-        return ask_stream(answerer, body, request, recorder, "widget")
+    async def widget_ask_stream(body: AskRequest, request: Request):
+        return await admitted(admission, answerer, body, ask_stream, answerer, body, request, recorder, "widget")
 
     @r.get("/demo", include_in_schema=False)
     def demo(request: Request) -> Response:
@@ -354,8 +359,9 @@ def widget_routes(services, settings: Settings | None = None, rate_counter=None,
     return r
 
 
-def install(app, services, settings: Settings | None = None, rate_counter=None, recorder=None) -> None:
+def install(app, services, settings: Settings | None = None, rate_counter=None, recorder=None,
+            admission: Admission | None = None) -> None:
     """Add the widget's routes and the API's CORS to ``app`` (before Gradio is mounted at /)."""
     settings = settings or services.settings
-    app.include_router(widget_routes(services, settings, rate_counter, recorder))
+    app.include_router(widget_routes(services, settings, rate_counter, recorder, admission))
     app.add_middleware(ApiCORS, origins=settings.allowed_origins)

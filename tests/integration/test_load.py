@@ -26,6 +26,11 @@ def test_a_tiny_run_against_a_live_server_has_no_errors(server):
     d = result.as_dict()
     assert d["errors"] == 0 and d["answered"] == len(result.latencies) and d["p99_ms"] >= d["p50_ms"]
     assert "live" in table([result])
+    assert len(d["load_average"]) == 2 and len(d["servers"]) == 1
+    answers, calls = d["servers"][0]["answers"], d["servers"][0]["store_calls"]
+    assert answers["admitted"] >= len(result.latencies) and answers["refused"] == 0  # through the admission
+    assert calls["timed_out"] == calls["gave_up_waiting"] == 0
+    assert "answers admitted" in table([result]) and "store calls" in table([result])
 
 
 def test_a_failing_server_is_counted_as_errors_not_hidden(server):
