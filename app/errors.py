@@ -18,6 +18,7 @@ Hierarchy (``tests/unit/test_errors.py`` holds it to the classes below)::
     ├── IndexNotReady            exit 3, HTTP 503   the index is missing, stale or unreadable
     ├── IndexBuildFailed         exit 1, HTTP 500   an ingest wrote an incomplete version; the old one serves
     ├── MalformedArticle         exit 4, HTTP 500   an article in the KB cannot be parsed
+    ├── ServerBusy               exit 5, HTTP 503   the server's queue of answers is full (``retry_after``)
     ├── SearchUnavailable        exit 5, HTTP 503   the vector store did not answer in time, or failed
     ├── FeedbackUnavailable      exit 1, HTTP 503   the feedback database cannot be written
     │   └── FeedbackFull         exit 1, HTTP 507   no room: a full disk or BOUNCEBOT_FEEDBACK_MAX_MB
@@ -220,6 +221,21 @@ class MalformedArticle(BouncebotError):
         super().__init__(
             f"{where}: {problem}. Fix the article and run `bouncebot ingest` again; "
             "the existing index was left as it was."
+        )
+
+
+class ServerBusy(BouncebotError):
+    """The server's queue of answers is full (``app.web.admission``): try again shortly."""
+
+    exit_code = 5
+    http_status = 503
+
+    def __init__(self, running: int, waiting: int, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"The server is busy: {running} answers are being worked on and {waiting} more are waiting, the "
+            f"most it queues. Try again in {retry_after} s; if this keeps happening, the team running Bouncebot "
+            "can add workers (`serve --workers N`)."
         )
 
 

@@ -35,6 +35,8 @@ from typing import Callable, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from app.errors import ServerBusy
+
 T = TypeVar("T")
 
 __all__ = ["Admission", "ACTIVE", "QUEUE"]
@@ -99,10 +101,9 @@ class Admission:
 
     def busy(self) -> JSONResponse:
         """The refusal: 503 in the API's error shape (``{"error": ...}``), with ``Retry-After``."""
-        message = (f"The server is busy: {self.running} answers are being worked on and {self.waiting} more "
-                   f"are waiting, the most it queues. Try again in {RETRY_AFTER} s; if this keeps happening, "
-                   "the team running Bouncebot can add workers (`serve --workers N`).")
-        return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
+        error = ServerBusy(self.running, self.waiting, RETRY_AFTER)
+        return JSONResponse({"error": str(error)}, status_code=error.http_status,
+                            headers={"Retry-After": str(error.retry_after)})
 
     def state(self) -> dict:
         """For ``/healthz``: the limits and what is in them now, and the counts since start."""
