@@ -7,7 +7,6 @@ import pytest
 
 from app.search.ranking import article_order
 from app.search.retrieval import HybridRetriever
-from tests.fakes import FakeEmbedder
 
 
 # ------------------------------------------------------------------ article_order, the rule alone
@@ -63,25 +62,10 @@ DOCS = {  # id: (article, section, text)
 
 
 def _collection(tmp_path, only=None):
-    import chromadb
+    """The docs (of article ``only``, when given; their relative order kept) in a real Chroma."""
+    from .test_ranking_at_scale import collection
 
-    from app.knowledge.chunks import search_text
-    from app.search.chroma import COSINE
-
-    emb = FakeEmbedder()
-    col = chromadb.PersistentClient(str(tmp_path)).create_collection("articles", configuration=COSINE,
-                                                                      embedding_function=None)
-    ids, texts, metas = [], [], []
-    for n, (i, (art, sec, text)) in enumerate(DOCS.items()):
-        if only and art != only:
-            continue
-        ids.append(i)
-        texts.append(text)
-        metas.append({"article": art, "article_path": art.lower().replace(" ", "-") + ".md", "section": sec,
-                      "heading_path": f"{art} > {sec}", "kind": "section", "order": n, "url": "https://example.test/"})
-    col.add(ids=ids, documents=texts, metadatas=metas,
-            embeddings=emb.embed_documents([search_text(t, m) for t, m in zip(texts, metas)]))
-    return HybridRetriever(col, emb, multilingual=None)
+    return collection(tmp_path, {i: d for i, d in DOCS.items() if not only or d[0] == only})
 
 
 def _ranked(retriever, question, penalty):

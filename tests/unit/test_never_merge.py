@@ -16,7 +16,6 @@ import pytest
 from app.answering import render
 from app.answering.contract import Code, Lookup
 from app.answering.services import lookup_contract
-from app.codes.find import find_codes
 from app.codes.table import CodeTable
 from app.knowledge.articles import ErrorRow
 from app.search.other_articles import OtherArticles
