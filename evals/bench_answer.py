@@ -3,11 +3,13 @@ and ``python -m evals.bench --answer-only``.
 
 In-process, warm: a free-form answer beside the textbook LangChain
 pipeline's retrieval alone (the baseline, same model, one thread), for each
-embedding precision (``fp32``, ``int8``): a question asked again (its vector
+mode (the index's precision / the query's: ``fp32/mixed`` is the default,
+``fp32/fp32``, ``fp32/int8``, ``int8/int8``): a question asked again (its vector
 cached) and a new one (in no cache: embedded for the search, and the focusing
 step's vector taken from the query cache when it was searched as typed). The
 calls are interleaved, question by question,
 so a neighbour's load on the shared cores falls on all of them alike.
+``--modes fp32/mixed,fp32/fp32`` picks the modes.
 
 Whole processes: ``bouncebot lookup``, ``bouncebot ask`` (one-shot) and
 ``bouncebot serve`` to its first answered ``/api/ask``, the median of N runs
@@ -48,17 +50,25 @@ def forget(services, question: str) -> None:
     services.answerer.__dict__.get("_vector_cache", {}).pop(question, None)
 
 
+MODES = ("fp32/mixed", "fp32/fp32", "fp32/int8", "int8/int8")  # index precision / query precision
+
+
+def mode_settings(settings, tmp: Path, mode: str):
+    """``settings`` for a mode: its index in ``tmp`` (one per index precision), queries at the query precision."""
+    docs, query = mode.split("/")
+    return settings.with_(index_dir=tmp / f"index-{docs}", collection=f"bench-{docs}",
+                          embed_precision=docs, query_precision=query)
+
+
 def in_process(tmp: Path, repeat: int, precisions: tuple[str, ...]) -> dict:
-    """Seconds per call, by what was timed, interleaved question by question."""
+    """Seconds per call, by what was timed, interleaved question by question (``precisions``: modes)."""
     from app.answering.services import build
     from app.config import Settings
     from evals.baselines import TextbookPipeline
 
     services = {}
     for prec in precisions:
-        settings = Settings.from_env().with_(index_dir=tmp / f"index-{prec}", collection=f"bench-{prec}",
-                                             embed_precision=prec)
-        services[prec] = build(settings, ingest_first=True)
+        services[prec] = build(mode_settings(Settings.from_env(), tmp, prec), ingest_first=True)
     textbook = TextbookPipeline(Settings.from_env().kb_dir)
     import torch
 
@@ -109,16 +119,20 @@ def _times_with_env(argv, env, runs) -> list[float]:
     return out
 
 
-def answer_figures(repeat: int = 20, runs: int = 5, precisions: tuple[str, ...] = ("fp32", "int8")) -> None:
+def answer_figures(repeat: int = 20, runs: int = 5, precisions: tuple[str, ...] = MODES) -> None:
     import tempfile
 
-    default = os.environ.get("BOUNCEBOT_EMBED_PRECISION", "fp32")
+    from app.config import Settings
+    from app.search.embeddings import query_precision
+
+    settings = Settings.from_env()
+    default = f"{settings.embed_precision}/{query_precision(settings)}"
     print(f"\nThe answer path (issue 14 item 8), {load_average()} at the start")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         s = in_process(tmp, repeat, precisions)
         print(f"  In-process, warm, {len(FREE_FORM)} free-form questions x {repeat}, interleaved "
-              f"(default precision {default}; 'new': the question in no cache, as if never asked)")
+              f"(modes: index/query precision; default {default}; 'new': the question in no cache, as if never asked)")
         tb = row("textbook LangChain retrieval alone (baseline)", s["textbook"], statistics.median(s["textbook"]))
         for prec in precisions:
             row(f"{prec}: embed_query alone, no cache", s[f"{prec} embed_query"], tb)
@@ -128,11 +142,39 @@ def answer_figures(repeat: int = 20, runs: int = 5, precisions: tuple[str, ...] 
             hits, misses = s["hits"][prec]
             print(f"    {prec} query-vector cache: {hits} hits, {misses} misses")
         sys.stdout.flush()
-        env = {**os.environ, "BOUNCEBOT_INDEX_DIR": str(tmp / f"index-{default}"),
-               "BOUNCEBOT_COLLECTION": f"bench-{default}", "BOUNCEBOT_FEEDBACK_DB": str(tmp / "feedback.sqlite3")}
+        if runs < 1:
+            return
+        if default not in precisions:  # the whole processes run the default mode: its index must be there
+            build_default = mode_settings(settings, tmp, default)
+            from app.answering.services import build
+
+            build(build_default, ingest_first=True)
+        docs = default.split("/")[0]
+        env = {**os.environ, "BOUNCEBOT_INDEX_DIR": str(tmp / f"index-{docs}"),
+               "BOUNCEBOT_COLLECTION": f"bench-{docs}", "BOUNCEBOT_FEEDBACK_DB": str(tmp / "feedback.sqlite3")}
         procs = whole_processes(env, runs)
     print(f"  Whole process, median of {runs} runs each ({load_average()} at the end)")
     py = row("python -c pass (baseline)", procs["python"], statistics.median(procs["python"]))
     row("bouncebot lookup 550-5.1.1", procs["lookup"], py, "< 0.12 s")
     row(f"bouncebot ask '{ASK[:24]}...' (one-shot)", procs["ask"], py, "< 1.0 s")
     row("bouncebot serve: start to first answered /api/ask", procs["serve"], py, "< 5 s")
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=20, help="rounds of the free-form questions (default 20)")
+    ap.add_argument("--runs", type=int, default=5, help="runs of each whole process (default 5; 0: none)")
+    ap.add_argument("--modes", default=",".join(MODES), help="index/query precisions, comma-separated")
+    args = ap.parse_args(argv)
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    for m in modes:
+        if m.count("/") != 1:
+            ap.error(f"{m!r}: a mode is INDEX/QUERY precision, e.g. fp32/mixed")
+    answer_figures(args.repeat, args.runs, modes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,12 +11,18 @@ starts seconds sooner than through sentence-transformers.
 ``embed_query``; duck-typed, so a command that never meets LangChain does not
 import it), so the same object serves our retrieval and LangChain's vector stores.
 
-Precision (``BOUNCEBOT_EMBED_PRECISION``): ``fp32`` is the export itself;
-``int8`` is that file dynamically quantised (MatMul weights, per channel),
-made once beside it and checked against it on the spot (``app.search.model_files``
-makes both files). int8 is not the default: its eval figures on the dev split
-fell slightly (``evals/embed_precision.py`` and the README give the numbers). The two embed differently, so each has its own ``name`` and an
-index built with one is refused (stale) by the other.
+Precision (``BOUNCEBOT_EMBED_PRECISION``, the documents' and the index's): ``fp32``
+is the export itself; ``int8`` that file dynamically quantised (MatMul weights,
+per channel); ``mixed`` int8 but for the four MatMuls most sensitive to it
+(``app.search.model_files`` makes and checks both once, beside the export). Each
+has its own ``name``: an index built with one is refused (stale) by another.
+Queries may run at another precision (``BOUNCEBOT_QUERY_PRECISION``): against an
+fp32 index they run ``mixed`` by default (about 0.6x the fp32 query's cost; the
+dev split's figures equal fp32's case for case; ``evals/embed_precision.py``),
+the index unchanged. Each precision's session is made when first used.
+
+``embed_documents`` batches texts of similar token length together (the output
+in the input's order): a batch is padded to its longest text.
 
 Recent query vectors are kept in a small LRU cache (``BOUNCEBOT_QUERY_CACHE``
 entries, keyed by the text with its whitespace collapsed): an agent's repeated
@@ -35,7 +41,8 @@ from pathlib import Path
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # what sentence-transformers uses for this model
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "mixed")  # mixed: int8 but for 4 sensitive MatMuls (app.search.model_files)
+DEFAULT_QUERY_PRECISION = "mixed"  # queries against an fp32 index, unless BOUNCEBOT_QUERY_PRECISION says
 QUERY_CACHE = 256  # recent query vectors kept (about 1.5 KB each)
 
 
@@ -106,7 +113,7 @@ class QueryCache:
         return len(self._items)
 
 
-def _tokenizer():
+def _tokenizer():  # pads each batch to its longest text (the PAD id, 0, masked out)
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
@@ -130,33 +137,40 @@ _PRELOAD_LOCK = threading.Lock()
 
 
 def preload(settings) -> None:
-    """Start making the model's onnxruntime session for ``settings`` in a thread
-    (about 0.15 s; onnxruntime releases the GIL while it builds it), so a
-    command's imports (chromadb, the web stack) go on meanwhile; the
-    ``Embedder`` made for the same settings takes it instead of making its own.
-    Nothing happens when the model file is not there yet: exporting it stays
-    in the foreground, with its messages. A failed preload is only forgotten:
-    ``load`` then makes the session itself and reports what goes wrong."""
-    path = onnx_file(settings.model_dir, settings.embed_precision)
+    """Start making the model's onnxruntime sessions for ``settings`` in a thread
+    (about 0.12 s each; onnxruntime releases the GIL while it builds them): the
+    queries' first, then the documents' when their precision differs (the
+    answer's focusing step embeds the article's sentences with it). A command's
+    imports (chromadb, the web stack) go on meanwhile; the ``Embedder`` made for
+    the same settings takes them instead of making its own. Nothing happens for
+    a model file that is not there yet: making it stays in the foreground, with
+    its messages. A failed preload is only forgotten: the ``Embedder`` then makes
+    the session itself and reports what goes wrong."""
     threads = max(1, settings.embed_threads)
-    key = (str(path), threads)
-    if not path.exists():
-        return
+    precisions = dict.fromkeys((query_precision(settings), settings.embed_precision))
     with _PRELOAD_LOCK:
-        if key in _PRELOADS:
+        todo = []
+        for precision in precisions:
+            path = onnx_file(settings.model_dir, precision)
+            key = (str(path), threads)
+            if path.exists() and key not in _PRELOADS:
+                holder: dict = {"session": None, "done": threading.Event()}
+                _PRELOADS[key] = holder
+                todo.append((path, holder))
+        if not todo:
             return
-        holder: dict = {"session": None}
 
         def run():
-            try:
-                holder["session"] = _new_session(path, threads)
-            except Exception:  # noqa: BLE001 - load() makes it again and says why
-                pass
+            for path, holder in todo:
+                try:
+                    holder["session"] = _new_session(path, threads)
+                except Exception:  # noqa: BLE001 - the Embedder makes it again and says why
+                    pass
+                finally:
+                    holder["done"].set()
 
         # not a daemon: a command that ends early waits for it rather than exit under native code
-        holder["thread"] = threading.Thread(target=run, name="bouncebot-model-preload")
-        _PRELOADS[key] = holder
-        holder["thread"].start()
+        threading.Thread(target=run, name="bouncebot-model-preload").start()
 
 
 def _take_preloaded(path: Path, threads: int):
@@ -164,61 +178,98 @@ def _take_preloaded(path: Path, threads: int):
         holder = _PRELOADS.pop((str(path), threads), None)
     if holder is None:
         return None
-    holder["thread"].join()
+    holder["done"].wait()
     return holder["session"]
+
+
+def query_precision(settings) -> str:
+    """The precision queries embed at: ``BOUNCEBOT_QUERY_PRECISION``; else ``mixed`` against an fp32
+    index (the dev split's figures equal fp32's, case for case, at about 0.6x its cost) and the
+    documents' own precision against any other."""
+    chosen = getattr(settings, "query_precision", None)
+    if chosen:
+        return chosen
+    return DEFAULT_QUERY_PRECISION if settings.embed_precision == "fp32" else settings.embed_precision
+
+
+SORT_SLICE = 1024  # texts tokenized at once to sort them by length (each slice padded to its longest)
 
 
 class Embedder:
     def __init__(self, model_dir: Path, threads: int = 1, batch_size: int = 32, onnx_path: Path | None = None,
-                 precision: str = "fp32", query_cache: int = QUERY_CACHE):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+                 precision: str = "fp32", query_cache: int = QUERY_CACHE, query_precision: str | None = None):
+        for p in (precision, query_precision or precision):
+            if p not in PRECISIONS:
+                raise ValueError(f"precision {p!r}: use one of {', '.join(PRECISIONS)}")
         self.model_dir = Path(model_dir)
         self.threads = threads
         self.batch_size = batch_size
-        self.precision = precision
+        self.precision = precision  # the documents' (the index's ``name``)
+        self.query_precision = query_precision or precision
         self.name = model_name(precision)
-        self._onnx_path = onnx_path
-        self._session = None
+        self._onnx_path = onnx_path  # the documents' file (and the queries' when the precisions are the same)
+        self._sessions: dict[str, object] = {}
         self._tokenizer = None
         self._lock = threading.Lock()
         self.cache = QueryCache(query_cache)
 
     @classmethod
-    def from_settings(cls, settings) -> "Embedder":
-        return cls(settings.model_dir, threads=settings.embed_threads, precision=settings.embed_precision,
-                   query_cache=settings.query_cache)
+    def from_settings(cls, settings, threads: int | None = None) -> "Embedder":
+        return cls(settings.model_dir, threads=settings.embed_threads if threads is None else threads,
+                   precision=settings.embed_precision, query_cache=settings.query_cache,
+                   query_precision=query_precision(settings))
 
     @property
     def loaded(self) -> bool:
-        return self._session is not None
+        return bool(self._sessions)
+
+    def _file(self, precision: str) -> Path:
+        if self._onnx_path is not None and precision == self.precision:
+            return self._onnx_path
+        return onnx_file(self.model_dir, precision)
+
+    def _ready(self, precision: str):
+        """The session of ``precision`` (made, and its file made, when first asked for) and the tokenizer."""
+        with self._lock:
+            session = self._sessions.get(precision)
+            if session is None:
+                path = self._file(precision)
+                if not path.exists():
+                    from app.search.model_files import make_file
+
+                    make_file(self.model_dir, precision, path)
+                threads = max(1, self.threads)
+                if self._tokenizer is None:
+                    self._tokenizer = _tokenizer()
+                session = _take_preloaded(path, threads) or _new_session(path, threads)
+                self._sessions[precision] = session
+        return session
 
     def load(self) -> "Embedder":
-        with self._lock:
-            if self._session is None:
-                path = self._onnx_path or onnx_file(self.model_dir, self.precision)
-                if not path.exists():
-                    from app.search.model_files import export_onnx, quantize_onnx
-
-                    if self.precision == "int8":
-                        quantize_onnx(onnx_file(self.model_dir), path)
-                    else:
-                        export_onnx(path)
-                threads = max(1, self.threads)
-                self._tokenizer = _tokenizer()
-                self._session = _take_preloaded(path, threads) or _new_session(path, threads)
+        """Ready for queries (the session a warm answer uses); documents' session comes when first needed."""
+        self._ready(self.query_precision)
         return self
 
-    def _encode(self, texts: list[str]):
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        """Each text's token count as the model reads it (truncated at MAX_TOKENS)."""
+        self._ready(self.precision)
+        counts: list[int] = []
+        for i in range(0, len(texts), SORT_SLICE):
+            counts.extend(sum(e.attention_mask) for e in self._tokenizer.encode_batch(texts[i : i + SORT_SLICE]))
+        return counts
+
+    def _encode(self, texts: list[str], precision: str | None = None):
+        """One batch, padded to its longest text, at ``precision`` (default: the queries')."""
         import numpy as np
 
+        session = self._ready(precision or self.query_precision)
         encoded = self._tokenizer.encode_batch(texts)
         feeds = {
             "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
         }
-        hidden = self._session.run(None, feeds)[0]
+        hidden = session.run(None, feeds)[0]
         mask = feeds["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -226,14 +277,16 @@ class Embedder:
     def embed_documents(self, texts: list[str], progress: bool = False) -> list[list[float]]:
         """The texts' vectors, in order. A text whose query vector is cached (the question a passage is
         focused on, just searched as typed) is taken from the cache, not embedded again; documents are
-        never put in it (an ingest would flush the queries out)."""
+        never put in it (an ingest would flush the queries out). The others are embedded in batches of
+        similar token length (shortest first; a stable sort, so equal lengths keep their order)."""
         texts = list(texts)
         if not texts:
             return []
         out: list = [self.cache.get(cache_key(t), count_miss=False) if self.cache.size else None for t in texts]
         todo = [i for i, v in enumerate(out) if v is None]
         if todo:
-            self.load()
+            counts = self._token_counts([texts[i] for i in todo])
+            todo = [i for _, i in sorted(zip(counts, todo), key=lambda pair: pair[0])]
             batches = range(0, len(todo), self.batch_size)
             if progress:
                 from tqdm import tqdm
@@ -241,7 +294,7 @@ class Embedder:
                 batches = tqdm(batches, desc="Embedding", unit="batch", file=__import__("sys").stderr)
             for b in batches:
                 rows = todo[b : b + self.batch_size]
-                for i, v in zip(rows, self._encode([texts[i] for i in rows]).tolist()):
+                for i, v in zip(rows, self._encode([texts[i] for i in rows], self.precision).tolist()):
                     out[i] = v
         return [list(v) for v in out]
 

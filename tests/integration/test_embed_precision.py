@@ -68,11 +68,14 @@ def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike():
 
     settings = Settings().with_(embed_threads=1)
     preload(settings)
-    key = (str(onnx_file(settings.model_dir, settings.embed_precision)), 1)
-    assert key in embeddings._PRELOADS
+    query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the default query file on an fp32 index
+    docs_key = (str(onnx_file(settings.model_dir, "fp32")), 1)  # and the documents' (the focusing step's)
+    assert query_key in embeddings._PRELOADS and docs_key in embeddings._PRELOADS
     e = Embedder.from_settings(settings).load()
-    assert key not in embeddings._PRELOADS  # taken, not made twice
-    reference = Embedder(settings.model_dir, query_cache=0, threads=2).load()  # made apart (another key)
+    assert query_key not in embeddings._PRELOADS and docs_key in embeddings._PRELOADS  # taken, not made twice
+    e.embed_documents(["The recipient's mailbox is full."])
+    assert docs_key not in embeddings._PRELOADS  # taken when documents were first embedded
+    reference = Embedder(settings.model_dir, query_cache=0, threads=2, query_precision="mixed")  # made apart
     np.testing.assert_allclose(e.embed_query("550 5.1.1 user unknown"),
                                reference.embed_query("550 5.1.1 user unknown"), atol=1e-6)
 
@@ -111,3 +114,50 @@ def test_ask_answers_without_importing_langchain_or_torch(indexed_settings):
     assert got["answer"]["answered"] is True
     assert any("bounce" in (s.get("section") or "").lower() or "bounce" in s.get("text", "").lower()
                for s in got["answer"]["sources"])
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    settings = Settings()
+    return Embedder(settings.model_dir, precision="mixed", query_cache=0).load()  # made here if missing
+
+
+def test_mixed_file_keeps_the_sensitive_matmuls_in_fp32_and_quantises_the_rest(mixed):
+    import onnx
+
+    from app.search.model_files import KEEP_FP32
+
+    path = onnx_file(mixed.model_dir, "mixed")
+    assert path.name.endswith(".mixed.onnx")
+    nodes = onnx.load(str(path)).graph.node
+    fp32_matmuls = {n.name for n in nodes if n.op_type == "MatMul"}
+    assert set(KEEP_FP32) <= fp32_matmuls
+    quantised = [n for n in nodes if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    assert len(quantised) == 36 - len(KEEP_FP32)  # 6 layers x 6 weight MatMuls, less the kept ones
+
+
+def test_mixed_is_closer_to_fp32_than_int8_on_the_kb_and_the_dev_questions(both, mixed):
+    from evals.embed_precision import kb_texts, questions
+
+    settings, fp32, int8 = both
+    for texts in (kb_texts(settings), questions("dev")):
+        reference = fp32.embed_documents(texts)
+        c_mixed = cosines(reference, [mixed.embed_query(t) for t in texts])  # one text at a time, as a query
+        c_int8 = cosines(reference, [int8.embed_query(t) for t in texts])
+        assert c_mixed.min() >= INT8_MIN_COSINE, texts[int(c_mixed.argmin())][:80]
+        assert c_mixed.mean() > c_int8.mean() and c_mixed.min() > c_int8.min()
+
+
+def test_a_mixed_query_against_the_fp32_index_keeps_its_name():
+    settings = Settings()
+    e = Embedder.from_settings(settings)
+    assert (e.precision, e.query_precision, e.name) == ("fp32", "mixed", "all-MiniLM-L6-v2")
+
+
+def test_quantising_refuses_names_the_export_lacks(tmp_path):
+    from app.search.model_files import quantize_onnx
+
+    fp32 = onnx_file(Settings().model_dir, "fp32")
+    with pytest.raises(RuntimeError, match="no MatMul named /inner/encoder/layer.9"):
+        quantize_onnx(fp32, tmp_path / "x.onnx", keep_fp32=("/inner/encoder/layer.9/output/dense/MatMul",))
+    assert not list(tmp_path.iterdir())

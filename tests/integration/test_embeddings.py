@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.search.embeddings import Embedder
+
 pytestmark = pytest.mark.slow
 
 TEXTS = [
@@ -26,13 +28,17 @@ def test_same_vectors_as_sentence_transformers(embedder):
     assert ours.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert (ours * reference).sum(axis=1).min() > 0.9999
-    query = np.array(embedder.embed_query(TEXTS[0]))
+    fp32 = Embedder(embedder.model_dir, query_precision="fp32", query_cache=0)
+    query = np.array(fp32.embed_query(TEXTS[0]))
     assert float(query @ reference[0]) > 0.9999
+    # the default query file (mixed, against this fp32 index) is within its verified cosine
+    assert embedder.query_precision == "mixed" and float(np.array(embedder.embed_query(TEXTS[0])) @ reference[0]) > 0.99
 
 
 def test_batches_match_single_queries(embedder):
-    batch = np.array(embedder.embed_documents(TEXTS[:3]))
-    singles = np.array([embedder.embed_query(t) for t in TEXTS[:3]])
+    fp32 = Embedder(embedder.model_dir, query_precision="fp32", query_cache=0)
+    batch = np.array(fp32.embed_documents(TEXTS[:3]))
+    singles = np.array([fp32.embed_query(t) for t in TEXTS[:3]])
     assert np.allclose(batch, singles, atol=1e-5)
 
 
