@@ -207,7 +207,9 @@ def profile_answers(answerer, questions: list[str], top: int = 6) -> list[str]:
     return lines[:top]
 
 
-def run_store(n: int, store: str, kb: Path, work: Path, embedder, questions) -> dict:
+def run_store(n: int, store: str, kb: Path, work: Path, embedder, questions, ingester=None) -> dict:
+    """``ingester``: the embedder ingests use (``bouncebot ingest``'s: all cores); ``embedder`` answers (serve's)."""
+    ingester = ingester or embedder
     from app.answering.services import build
     from app.config import Settings
     from app.knowledge.articles import load_articles
@@ -225,10 +227,10 @@ def run_store(n: int, store: str, kb: Path, work: Path, embedder, questions) -> 
             server.__enter__()
             settings = settings.with_(chroma_url=server.url)
         client = make_client(settings)
-        res["ingest"] = timed_ingest(settings, client, embedder, progress=n >= 1000)
+        res["ingest"] = timed_ingest(settings, client, ingester, progress=n >= 1000)
         res["index_mb"] = round(disk_bytes(server.path if server else settings.index_dir) / 2**20, 1)
         res["changed_article"] = change_one_article(kb) if n else None
-        res["reingest"] = timed_ingest(settings, client, embedder) if n else None
+        res["reingest"] = timed_ingest(settings, client, ingester) if n else None
         res["serve"] = measure_serve(settings, questions, server.proc.pid if server else None)
         t = time.perf_counter()
         services = build(settings, embedder=embedder, client=client)
@@ -309,7 +311,9 @@ def main() -> int:
     from app.search.embeddings import Embedder
 
     sizes, stores = sizes_from_env(), stores_from_env()
-    embedder = Embedder.from_settings(Settings.from_env()).load()
+    env_settings = Settings.from_env()
+    embedder = Embedder.from_settings(env_settings).load()  # answers: serve's threads
+    ingester = Embedder.from_settings(env_settings, threads=env_settings.ingest_threads).load()  # as `bouncebot ingest`
     questions = [c["question"] for c in load_cases(["dev"]) if not c.get("history") and english(c["question"])]
     started = datetime.now(timezone.utc)
     results = []
@@ -323,13 +327,14 @@ def main() -> int:
             corpus["seconds"] = round(time.perf_counter() - t, 2)
             for store in (["embedded"] if n == 0 else stores):
                 print(f"[bench-scale] N={n:,} {store}: ingest, serve, eval ...", file=sys.stderr, flush=True)
-                r = run_store(n, store, kb, Path(tmp) / store, embedder, questions) | {"corpus": corpus}
+                r = run_store(n, store, kb, Path(tmp) / store, embedder, questions, ingester) | {"corpus": corpus}
                 results.append(r)
                 print(f"[bench-scale] N={n:,} {store}: ingest {r['ingest']['seconds']} s, first answer "
                       f"{r['serve']['first_answer_s']} s", file=sys.stderr, flush=True)
                 (OUT / f"{stamp}.json").write_text(json.dumps(
                     {"started": started.isoformat(), "cpus": os.cpu_count(), "targets": TARGETS,
                      "embed_threads": embedder.threads if hasattr(embedder, "threads") else None,
+                     "ingest_threads": ingester.threads,
                      "results": results}, indent=1, default=sorted) + "\n", encoding="utf-8")
                 if store == "server":
                     shutil.rmtree(Path(tmp) / store, ignore_errors=True)
