@@ -293,11 +293,14 @@ def _row_sources(codes: list[Code], table: CodeTable) -> list[Source]:
     """A citation per table row the exact codes hit (one per row, however many codes hit it): a code
     several articles' tables hold cites each of its rows, each with its own article."""
     sources: list[Source] = []
+    seen: set[tuple] = set()  # (row, article) already cited: a code hundreds of articles table stays linear
     for c in codes:
         cited = [(r.plain(), r.article) for r in c.rows] if c.match == "exact" and c.rows else (
             [(c.row, next(e.article for e in table.rows if Row.of(e) == c.row))] if c.match == "exact" else [])
         for r, article in cited:
-            if not any(s.row == r and s.article == article for s in sources):
+            key = (r.code, r.meaning, r.action, r.section, r.url, article)
+            if key not in seen:
+                seen.add(key)
                 sources.append(Source(kind="row", code=r.code, row=r, article=article, section=r.section,
                                       url=r.url, text=row_text(r), score=1.0))
     return sources

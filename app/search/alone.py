@@ -27,7 +27,7 @@ class ArticleAlone:
     per article and kept (the newest ``size``): the answering article's passages are ranked as a
     knowledge base of that article alone would rank them, whatever else the collection holds.
 
-    ``read(where)`` gives the article's ``(ids, texts, metadatas)``; ``build(documents)`` a
+    ``read(where)`` gives the article's ``(ids, texts, metadatas, vectors)``; ``build(documents)`` a
     lexical index over ``(id, text, metadata)`` triples."""
 
     def __init__(self, read, build, size: int = 256):
@@ -36,18 +36,36 @@ class ArticleAlone:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str]):
-        """(lexical index, {id: (text, metadata)}) of the article whose metadata ``key[0]`` is ``key[1]``."""
+        """(lexical index, {id: (text, metadata)}, {id: unit vector}) of the article whose metadata
+        ``key[0]`` is ``key[1]``: its own BM25, documents and vectors (the article's nearest passages
+        are a dot product away, not a filtered query: at 43,000 documents Chroma's took 70 ms)."""
+        import numpy as np
+
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
                 return self._kept[key]
-        ids, texts, metas = self._read({key[0]: key[1]})
-        got = (self._build(list(zip(ids, texts, metas))), {i: (t, m) for i, t, m in zip(ids, texts, metas)})
+        ids, texts, metas, vectors = self._read({key[0]: key[1]})
+        got = (self._build(list(zip(ids, texts, metas))), {i: (t, m) for i, t, m in zip(ids, texts, metas)},
+               {i: np.asarray(v, dtype=np.float32) for i, v in zip(ids, vectors)})
         with self._lock:
             self._kept[key] = got
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
         return got
+
+    def nearest(self, key: tuple[str, str], vector, n: int, kinds=None) -> tuple[list[str], list[float]]:
+        """The article's ``n`` passages nearest ``vector`` (of ``kinds``, when given) and their cosines,
+        nearest first: what a dense search filtered to the article finds, exactly."""
+        import numpy as np
+
+        _, docs, vectors = self.get(key)
+        ids = [i for i in vectors if not kinds or docs[i][1].get("kind") in kinds]
+        if not ids or n <= 0:
+            return [], []
+        sims = np.stack([vectors[i] for i in ids]) @ np.asarray(vector, dtype=np.float32)
+        top = np.argsort(-sims, kind="stable")[:n]
+        return [ids[j] for j in top], [float(sims[j]) for j in top]
 
 
     def rerank(self, retriever, query, kinds, pool, ids, scores, order, docs, similarity, lexical, w):
@@ -61,7 +79,7 @@ class ArticleAlone:
 
         meta = docs[ids[order[0]]][1]
         own = article_of(meta)
-        alone, own_docs = self.get(("article_path", own) if meta.get("article_path") else ("article", own))
+        alone, own_docs, _ = self.get(("article_path", own) if meta.get("article_path") else ("article", own))
         raw = alone.scores(tokenize(query))
         half = retriever._lexical_half(len(alone))
         own_lex = {alone.id_at(j): float(raw[j] / (raw[j] + half)) for j in np.flatnonzero(raw > 0)}

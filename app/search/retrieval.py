@@ -253,19 +253,16 @@ class HybridRetriever:
         if first is not None and vector.space == "minilm" and self.article_dense:
             # Stage two: the best-supported article's own nearest passages, as its dense search alone
             # would find them (at scale the collection-wide candidates hold few of them).
-            where = {first[0]: first[1]}
-            if kinds:
-                where = {"$and": [where, {"kind": {"$in": list(kinds)}}]}
-            res = self._call("the search", self.collection.query, query_embeddings=[list(vector)],
-                             n_results=min(self.article_dense, len(index)), where=where, include=["distances"])
-            more = index.rows_of(res["ids"][0])
+            near, cosines = self.alone.nearest(first, vector, min(self.article_dense, len(index)), kinds)
+            more = index.rows_of(near)
             if (more < 0).any():
                 raise IndexNotReady("The lexical index does not match the index's documents. "
                                     "Run `bouncebot ingest` to rebuild it.")
-            similarity[more] = np.maximum(similarity[more], [1.0 - d for d in res["distances"][0]])
+            similarity[more] = np.maximum(similarity[more], cosines)
             known = set(pool)
             pool += [r for r in more if r not in known]
-            docs = self.documents.fetch([index.id_at(r) for r in pool])
+            own = self.alone.get(first)[1]
+            docs = {**docs, **{i: own[i] for i in near if i not in docs}}
         ids = [index.id_at(r) for r in pool]
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
         order = article_order(scores, [article_of(docs[i][1]) for i in ids], self.article_support,
@@ -283,8 +280,8 @@ class HybridRetriever:
         return SearchResult(hits, best_similarity, vector, answering)
 
     def _read_article(self, where: dict) -> tuple[list, list, list]:
-        got = self._call("the search", self.collection.get, where=where, include=["documents", "metadatas"])
-        return got["ids"], got["documents"], [m or {} for m in got["metadatas"]]
+        got = self._call("the search", self.collection.get, where=where, include=["documents", "metadatas", "embeddings"])
+        return got["ids"], got["documents"], [m or {} for m in got["metadatas"]], got["embeddings"]
 
     def _sections(self, ids: list[str], docs: dict) -> list[str] | None:
         return [str(docs[i][1].get("section", "")) for i in ids] if self.article_sections else None
