@@ -87,6 +87,10 @@ class Reading:
     facts: dict = field(default_factory=dict)  # for a hand-off: link, email, code, time found in the conversation
 
 
+_WORDS = re.compile(r"\w+")
+_IN_PARENS = re.compile(r"\(([^()\s]*)\)")
+
+
 class Conversation:
     def __init__(self, table: CodeTable, articles: list[Article] | None = None, step_pattern: str | None = None):
         self.table = table
@@ -103,6 +107,7 @@ class Conversation:
         stems = {w: stem(w) for w in words}
         self._vocabulary = set(stems.values())
         support = self._support_heading()
+        self._index = None  # the follow-up lookup (_candidates), made at the end of __init__
         self._sections = []  # (article, section, heading words, sentences) of the sections a topic can be
         for a in self.articles:
             for sec in a.sections:
@@ -113,6 +118,7 @@ class Conversation:
                 sentences = [x.strip() for x in re.split(r"(?<=[.!?:])\s+|\n+", body)]
                 sentences = [(_LIST_ITEM.match(x).group(1) if _LIST_ITEM.match(x) else x) for x in sentences]
                 self._sections.append((a, sec, heading, [x for x in sentences if len(x) >= 20]))
+        self._candidates("")  # the follow-up lookup, made now: a first follow-up at 10,000 articles is not 0.3 s slower
 
     # ------------------------------------------------------------ the rules
 
@@ -286,9 +292,40 @@ class Conversation:
                     return Topic(a, s)
         return None
 
+    def _candidates(self, answer: str) -> list[int]:
+        """The sections (indexes into ``_sections``, in order) that can match ``answer`` in ``_topic``:
+        those whose link is in parentheses in it, and those with a sentence whose key word (the longest
+        of its inner words: whole in the answer when the sentence is) the answer holds. Looking each
+        section up instead of scanning them all keeps a follow-up linear in its own text at 10,000 articles."""
+        if self._index is None:
+            by_url: dict[str, list[int]] = {}
+            by_word: dict[str, list[int]] = {}
+            always: list[int] = []
+            for n, (a, s, _, sentences) in enumerate(self._sections):
+                url = a.section_url(s)
+                if url != a.url:
+                    if re.search(r"[()\s]", url):
+                        always.append(n)  # a link the lookup below cannot take apart
+                    by_url.setdefault(url, []).append(n)
+                for x in sentences:
+                    inner = _WORDS.findall(x)[1:-1]
+                    if not inner:
+                        always.append(n)
+                    else:
+                        by_word.setdefault(max(inner, key=len), []).append(n)
+            self._index = (by_url, by_word, always)
+        by_url, by_word, always = self._index
+        found = set(always)
+        for url in _IN_PARENS.findall(answer):
+            found.update(by_url.get(url, ()))
+        for w in set(_WORDS.findall(answer)):
+            found.update(by_word.get(w, ()))
+        return sorted(found)
+
     def _topic(self, answer: str) -> Topic | None:
         """The section an earlier answer quoted: by its link, or by its words."""
-        for a, s, _, sentences in self._sections:
+        for n in self._candidates(answer):
+            a, s, _, sentences = self._sections[n]
             url = a.section_url(s)
             if (url != a.url and f"({url})" in answer) or any(x in answer for x in sentences):
                 steps = [m.group(1) for b in s.blocks if b.kind == "list" and b.text.lstrip()[:1].isdigit()
