@@ -66,9 +66,9 @@ def test_a_cache_hit_is_the_same_vector_as_embedding_again():
 def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike():
     from app.search import embeddings
 
-    settings = Settings().with_(embed_threads=1)
+    settings = Settings().with_(embed_threads=1, query_precision="mixed")
     preload(settings)
-    query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the default query file on an fp32 index
+    query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the query file (opt-in) on an fp32 index
     docs_key = (str(onnx_file(settings.model_dir, "fp32")), 1)  # and the documents' (the focusing step's)
     assert query_key in embeddings._PRELOADS and docs_key in embeddings._PRELOADS
     e = Embedder.from_settings(settings).load()
@@ -149,9 +149,10 @@ def test_mixed_is_closer_to_fp32_than_int8_on_the_kb_and_the_dev_questions(both,
 
 
 def test_a_mixed_query_against_the_fp32_index_keeps_its_name():
-    settings = Settings()
+    settings = Settings().with_(query_precision="mixed")
     e = Embedder.from_settings(settings)
     assert (e.precision, e.query_precision, e.name) == ("fp32", "mixed", "all-MiniLM-L6-v2")
+    assert Embedder.from_settings(Settings()).query_precision == "fp32"  # the default (see query_precision)
 
 
 def test_quantising_refuses_names_the_export_lacks(tmp_path):

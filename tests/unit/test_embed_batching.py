@@ -104,10 +104,10 @@ def test_an_unknown_precision_is_refused():
 
 
 @pytest.mark.parametrize("env, embed_threads, ingest_threads, query", [
-    ({}, 1, os.cpu_count() or 1, "mixed"),  # an fp32 index is queried with the mixed file
-    ({"BOUNCEBOT_EMBED_THREADS": "1"}, 1, 1, "mixed"),
-    ({"BOUNCEBOT_EMBED_THREADS": "3"}, 3, 3, "mixed"),
-    ({"BOUNCEBOT_QUERY_PRECISION": "fp32"}, 1, os.cpu_count() or 1, "fp32"),
+    ({}, 1, os.cpu_count() or 1, "fp32"),  # an fp32 index is queried with fp32 (mixed moves recorded scores)
+    ({"BOUNCEBOT_EMBED_THREADS": "1"}, 1, 1, "fp32"),
+    ({"BOUNCEBOT_EMBED_THREADS": "3"}, 3, 3, "fp32"),
+    ({"BOUNCEBOT_QUERY_PRECISION": "mixed"}, 1, os.cpu_count() or 1, "mixed"),
     ({"BOUNCEBOT_QUERY_PRECISION": "int8"}, 1, os.cpu_count() or 1, "int8"),
     ({"BOUNCEBOT_EMBED_PRECISION": "int8"}, 1, os.cpu_count() or 1, "int8"),  # an int8 index: int8 queries
     ({"BOUNCEBOT_EMBED_PRECISION": "mixed"}, 1, os.cpu_count() or 1, "mixed"),
