@@ -63,10 +63,16 @@ def test_a_cache_hit_is_the_same_vector_as_embedding_again():
     np.testing.assert_allclose(first, fresh.embed_query(q), atol=1e-6)
 
 
-def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike():
+@pytest.fixture(scope="module")
+def mixed():
+    settings = Settings()
+    return Embedder(settings.model_dir, precision="mixed", query_cache=0).load()  # made here if missing
+
+
+def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike(mixed):
     from app.search import embeddings
 
-    settings = Settings().with_(embed_threads=1, query_precision="mixed")
+    settings = Settings().with_(embed_threads=1, query_precision="mixed")  # the mixed file: made by the fixture
     preload(settings)
     query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the query file (opt-in) on an fp32 index
     docs_key = (str(onnx_file(settings.model_dir, "fp32")), 1)  # and the documents' (the focusing step's)
@@ -114,12 +120,6 @@ def test_ask_answers_without_importing_langchain_or_torch(indexed_settings):
     assert got["answer"]["answered"] is True
     assert any("bounce" in (s.get("section") or "").lower() or "bounce" in s.get("text", "").lower()
                for s in got["answer"]["sources"])
-
-
-@pytest.fixture(scope="module")
-def mixed():
-    settings = Settings()
-    return Embedder(settings.model_dir, precision="mixed", query_cache=0).load()  # made here if missing
 
 
 def test_mixed_file_keeps_the_sensitive_matmuls_in_fp32_and_quantises_the_rest(mixed):
