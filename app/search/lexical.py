@@ -276,17 +276,7 @@ def save(folder: Path, key: str, arrays: dict, names: list[str], info: dict, abo
 def load(path: Path) -> LexicalIndex:
     """The index in ``path``, memory-mapped; ``ValueError`` when any file is
     missing, of the wrong size or checksum, or of another format."""
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"no readable manifest in {path}: {e}") from None
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} holds format {manifest.get('format')!r}, not {FORMAT}")
-    files = manifest.get("files") or {}
-    for name in [f"{a}.npy" for a in _ARRAYS] + ["terms.txt"]:
-        p, want = path / name, files.get(name) or {}
-        if not p.is_file() or p.stat().st_size != want.get("size") or _digest(p) != want.get("sha256"):
-            raise ValueError(f"{p} is missing or damaged")
+    manifest = published(path, FORMAT, [f"{a}.npy" for a in _ARRAYS] + ["terms.txt"])
     # plain arrays over the mapping (np.memmap's own slicing costs microseconds a call)
     arrays = {a: np.load(path / f"{a}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray) for a in _ARRAYS}
     text = (path / "terms.txt").read_text(encoding="utf-8")
@@ -295,6 +285,25 @@ def load(path: Path) -> LexicalIndex:
         raise ValueError(f"{path}'s files disagree with its manifest")
     os.utime(path)  # recently used: kept by _prune
     return _index(arrays, names, manifest)
+
+
+def published(path: Path, fmt, names: list[str], unchecked: tuple[str, ...] = ()) -> dict:
+    """The manifest ``publish`` wrote in ``path``, once it names format ``fmt`` and each of ``names`` is
+    there with its size and sha256 (only its size for those in ``unchecked``); else ``ValueError``
+    saying what is wrong. The lexical index's and the multilingual vectors' way."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"no readable manifest in {path}: {e}") from None
+    if manifest.get("format") != fmt:
+        raise ValueError(f"{path} holds format {manifest.get('format')!r}, not {fmt}")
+    files = manifest.get("files") or {}
+    for name in names:
+        p, want = path / name, files.get(name) or {}
+        if not p.is_file() or p.stat().st_size != want.get("size") or (
+                name not in unchecked and _digest(p) != want.get("sha256")):
+            raise ValueError(f"{p} is missing or damaged")
+    return manifest
 
 
 def _digest(p: Path) -> str:

@@ -26,7 +26,6 @@ rows, in order), else it is refused and rebuilt.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ import numpy as np
 
 from app.errors import IndexNotReady
 from app.search.chroma import fingerprint as _fingerprint
-from app.search.lexical import KEEP, _digest, _Lock, collection_documents, publish
+from app.search.lexical import KEEP, _digest, _Lock, collection_documents, publish, published
 
 log = logging.getLogger(__name__)
 
@@ -142,20 +141,9 @@ def load(path: Path, encoder: str | None = None, expected_ids: np.ndarray | None
     missing, of the wrong size or checksum, of another format or encoder, or
     when its ids are not ``expected_ids`` (the version's, in row order).
     ``check_matrix=False`` leaves the matrix's checksum to ``Vectors.check``."""
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"no readable manifest in {path}: {e}") from None
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} holds format {manifest.get('format')!r}, not {FORMAT}")
+    manifest = published(path, FORMAT, list(_FILES), unchecked=() if check_matrix else ("vectors.npy",))
     if encoder is not None and manifest.get("encoder") != encoder:
         raise ValueError(f"{path} holds vectors of {manifest.get('encoder')!r}, not {encoder!r}")
-    files = manifest.get("files") or {}
-    for name in _FILES:
-        p, want = path / name, files.get(name) or {}
-        deferred = name == "vectors.npy" and not check_matrix
-        if not p.is_file() or p.stat().st_size != want.get("size") or (not deferred and _digest(p) != want.get("sha256")):
-            raise ValueError(f"{p} is missing or damaged")
     ids = np.load(path / "ids.npy", allow_pickle=False)
     mmap = "r" if manifest.get("documents") else None  # an empty array cannot be mapped
     matrix = np.load(path / "vectors.npy", mmap_mode=mmap, allow_pickle=False).view(np.ndarray)
@@ -164,7 +152,7 @@ def load(path: Path, encoder: str | None = None, expected_ids: np.ndarray | None
     if expected_ids is not None and (len(ids) != len(expected_ids) or not np.array_equal(ids, expected_ids)):
         raise ValueError(f"{path}'s ids are not the index version's documents")
     os.utime(path)  # recently used: kept by _prune
-    pending = None if check_matrix else (path / "vectors.npy", str(files["vectors.npy"].get("sha256")))
+    pending = None if check_matrix else (path / "vectors.npy", str(manifest["files"]["vectors.npy"].get("sha256")))
     return Vectors(ids, matrix, pending)
 
 
