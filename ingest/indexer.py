@@ -19,7 +19,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import IndexBuildFailed
-from app.search.versions import DOCUMENTS, STORE, STORE_OF, all_ids, doc_of, is_manifest, read_manifest, record_id, store_name, write_manifest
+from app.search.versions import DOCUMENTS, STORE, STORE_OF, all_ids, delete_records, doc_of, is_manifest, read_manifest, record_id, store_name, write_manifest
 from app.search.chroma import EF_SEARCH, CREATED, CURRENT, HEAD, PREVIOUS, SWITCHED, COSINE, current_version, fingerprint, get_collection, reading_store, retire_previous, version_name, where
 
 from app.knowledge.articles import article_cache, load_articles
@@ -297,5 +297,4 @@ def _drop_unlisted(client, settings) -> None:
         if is_manifest(v):
             listed.update(read_manifest(v))
     unlisted = [i for i in all_ids(store) if i not in listed]
-    for i in range(0, len(unlisted), 5000):
-        store.delete(ids=unlisted[i : i + 5000])
+    delete_records(store, unlisted)

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from app.config import Settings
 from app.errors import BadChromaURL, BouncebotError, IndexNotReady, SearchUnavailable
-from app.search.versions import STORE, VersionView, all_ids, doc_of, is_manifest, read_manifest
+from app.search.versions import STORE, VersionView, all_ids, delete_records, doc_of, is_manifest, read_manifest
 
 # Cosine space; a search width of 400 (Chroma's default is 100): at 1,000 articles the default missed
 # 4 of 1,200 top-10 passages (the real article's two best for "what goes on a bounce list" among them)
@@ -152,8 +152,7 @@ def _drop_documents_of(client, old, current_name: str | None) -> None:
     if store is None:
         return
     gone = sorted(set(read_manifest(old)) - set(read_manifest(current)))
-    for i in range(0, len(gone), 5000):
-        store.delete(ids=gone[i : i + 5000])
+    delete_records(store, gone)
 
 
 def version_name(head: str, created: float) -> str:

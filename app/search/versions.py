@@ -78,6 +78,12 @@ def all_ids(collection, page: int = 20000) -> list[str]:
         offset += page
 
 
+def delete_records(store, records: list[str], page: int = 5000) -> None:
+    """Delete ``records`` from the store, ``page`` ids a call."""
+    for i in range(0, len(records), page):
+        store.delete(ids=records[i : i + page])
+
+
 class VersionView:
     """One version's documents in the shared store, read like a collection of their own (by their
     document ids: the store's record ids never leave it)."""
