@@ -44,7 +44,9 @@ def cmd_ingest(settings: Settings, args) -> int:
     # embedding is nearly all of an ingest's time: all cores, unless BOUNCEBOT_EMBED_THREADS says otherwise
     threads = max(1, settings.ingest_threads)
     print(f"Ingesting {settings.kb_dir} into {where(settings)} (embedding on {threads} thread(s)) ...", file=sys.stderr)
-    report = ingest(settings, make_client(settings), Embedder.from_settings(settings, threads=threads), progress=True)
+    embedder = Embedder.from_settings(settings, threads=threads)
+    report = ingest(settings, make_client(settings), embedder, progress=True)
+    embedder.prepare_files()  # the queries' file too (mixed by default): made now, not on the first question
     print(report.summary())
     return 0
 

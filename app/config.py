@@ -228,7 +228,7 @@ class Settings:
     max_question_bytes: int = 200 * 1024
     embed_threads: int = 1
     embed_precision: str = "fp32"  # fp32 | int8 | mixed: the documents' model file (int8, mixed: quantised from fp32 once)
-    query_precision: str | None = None  # BOUNCEBOT_QUERY_PRECISION: fp32 | int8 | mixed (None: the index's own)
+    query_precision: str | None = None  # BOUNCEBOT_QUERY_PRECISION: fp32 | int8 | mixed (None: mixed on an fp32 index, else the index's own)
     ingest_threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # BOUNCEBOT_EMBED_THREADS, else all cores
     query_cache: int = 256  # recent query vectors kept in memory (0: none)
     multilingual: bool = True  # BOUNCEBOT_MULTILINGUAL: non-English questions by multilingual-e5 (vectors made at ingest)

@@ -3,7 +3,7 @@ and ``python -m evals.bench --answer-only``.
 
 In-process, warm: a free-form answer beside the textbook LangChain
 pipeline's retrieval alone (the baseline, same model, one thread), for each
-mode (the index's precision / the query's: ``fp32/fp32`` is the default,
+mode (the index's precision / the query's: ``fp32/mixed`` is the default,
 ``fp32/mixed``, ``fp32/int8``, ``int8/int8``): a question asked again (its vector
 cached) and a new one (in no cache: embedded for the search, and the focusing
 step's vector taken from the query cache when it was searched as typed). The
@@ -50,7 +50,7 @@ def forget(services, question: str) -> None:
     services.answerer.__dict__.get("_vector_cache", {}).pop(question, None)
 
 
-MODES = ("fp32/fp32", "fp32/mixed", "fp32/int8", "int8/int8")  # index precision / query precision; the default first
+MODES = ("fp32/mixed", "fp32/fp32", "fp32/int8", "int8/int8")  # index precision / query precision; the default first
 
 
 def mode_settings(settings, tmp: Path, mode: str):

@@ -42,7 +42,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # what sentence-transformers uses for this model
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 PRECISIONS = ("fp32", "int8", "mixed")  # mixed: int8 but for 4 sensitive MatMuls (app.search.model_files)
-DEFAULT_QUERY_PRECISION = "fp32"  # queries against an fp32 index, unless BOUNCEBOT_QUERY_PRECISION says (see query_precision)
+DEFAULT_QUERY_PRECISION = "mixed"  # queries against an fp32 index, unless BOUNCEBOT_QUERY_PRECISION says (see query_precision)
 QUERY_CACHE = 256  # recent query vectors kept (about 1.5 KB each)
 
 
@@ -184,9 +184,9 @@ def _take_preloaded(path: Path, threads: int):
 
 def query_precision(settings) -> str:
     """The precision queries embed at: ``BOUNCEBOT_QUERY_PRECISION``; else the documents' own.
-    ``mixed`` queries on an fp32 index give the dev split's figures case for case at about 0.6x the
-    cost, but move the answers' ``sources[].score`` (by up to 0.005): a change of the recorded answer
-    contract (tests/integration/test_contract_compat.py), so it is opt-in until clients have heard."""
+    Against an fp32 index queries run ``mixed`` by default: the dev split's figures case for case at
+    about 0.6x the cost; a passage's ``sources[].score`` moves by up to 0.005 (announced in the
+    README's contract changes; tests/integration/test_contract_compat.py allows 0.01)."""
     chosen = getattr(settings, "query_precision", None)
     if chosen:
         return chosen
@@ -245,6 +245,21 @@ class Embedder:
                 session = _take_preloaded(path, threads) or _new_session(path, threads)
                 self._sessions[precision] = session
         return session
+
+    def prepare_files(self) -> list[Path]:
+        """Make the model files the queries and documents will need, when missing (no session):
+        ``bouncebot ingest`` calls it, so a server's first question does not quantise the query
+        file (about 4 s). The files made, in order."""
+        made = []
+        with self._lock:
+            for precision in dict.fromkeys((self.precision, self.query_precision)):
+                path = self._file(precision)
+                if not path.exists():
+                    from app.search.model_files import make_file
+
+                    make_file(self.model_dir, precision, path)
+                    made.append(path)
+        return made
 
     def load(self) -> "Embedder":
         """Ready for queries (the session a warm answer uses); documents' session comes when first needed."""

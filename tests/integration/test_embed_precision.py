@@ -74,7 +74,7 @@ def test_a_preloaded_session_is_taken_by_the_embedder_and_embeds_alike(mixed):
 
     settings = Settings().with_(embed_threads=1, query_precision="mixed")  # the mixed file: made by the fixture
     preload(settings)
-    query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the query file (opt-in) on an fp32 index
+    query_key = (str(onnx_file(settings.model_dir, "mixed")), 1)  # the query file (the default) on an fp32 index
     docs_key = (str(onnx_file(settings.model_dir, "fp32")), 1)  # and the documents' (the focusing step's)
     assert query_key in embeddings._PRELOADS and docs_key in embeddings._PRELOADS
     e = Embedder.from_settings(settings).load()
@@ -152,7 +152,8 @@ def test_a_mixed_query_against_the_fp32_index_keeps_its_name():
     settings = Settings().with_(query_precision="mixed")
     e = Embedder.from_settings(settings)
     assert (e.precision, e.query_precision, e.name) == ("fp32", "mixed", "all-MiniLM-L6-v2")
-    assert Embedder.from_settings(Settings()).query_precision == "fp32"  # the default (see query_precision)
+    assert Embedder.from_settings(Settings()).query_precision == "mixed"  # the default (see query_precision)
+    assert Embedder.from_settings(Settings().with_(query_precision="fp32")).query_precision == "fp32"
 
 
 def test_quantising_refuses_names_the_export_lacks(tmp_path):
@@ -162,3 +163,22 @@ def test_quantising_refuses_names_the_export_lacks(tmp_path):
     with pytest.raises(RuntimeError, match="no MatMul named /inner/encoder/layer.9"):
         quantize_onnx(fp32, tmp_path / "x.onnx", keep_fp32=("/inner/encoder/layer.9/output/dense/MatMul",))
     assert not list(tmp_path.iterdir())
+
+
+def test_prepare_files_makes_the_query_file_once_and_loads_no_session(tmp_path):
+    """``bouncebot ingest`` prepares the default query file (mixed), so a server's first question
+    does not quantise it; files already there are left as they are."""
+    import shutil
+
+    settings = Settings()
+    fp32 = onnx_file(settings.model_dir, "fp32")
+    Embedder(settings.model_dir).prepare_files()  # the shared dir: fp32 is there (the fixture's export)
+    shutil.copy(fp32, tmp_path / fp32.name)
+    e = Embedder.from_settings(settings.with_(model_dir=tmp_path))
+    assert (e.precision, e.query_precision) == ("fp32", "mixed")
+    assert e.prepare_files() == [onnx_file(tmp_path, "mixed")]
+    assert not e.loaded  # files only: no session made
+    assert e.prepare_files() == []  # once
+    np.testing.assert_allclose(e.embed_query("550 5.1.1 user unknown"),
+                               Embedder(settings.model_dir, query_precision="mixed", query_cache=0)
+                               .embed_query("550 5.1.1 user unknown"), atol=1e-6)

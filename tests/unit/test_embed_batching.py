@@ -104,9 +104,10 @@ def test_an_unknown_precision_is_refused():
 
 
 @pytest.mark.parametrize("env, embed_threads, ingest_threads, query", [
-    ({}, 1, os.cpu_count() or 1, "fp32"),  # an fp32 index is queried with fp32 (mixed moves recorded scores)
-    ({"BOUNCEBOT_EMBED_THREADS": "1"}, 1, 1, "fp32"),
-    ({"BOUNCEBOT_EMBED_THREADS": "3"}, 3, 3, "fp32"),
+    ({}, 1, os.cpu_count() or 1, "mixed"),  # an fp32 index is queried with the mixed file (issue 14)
+    ({"BOUNCEBOT_EMBED_THREADS": "1"}, 1, 1, "mixed"),
+    ({"BOUNCEBOT_EMBED_THREADS": "3"}, 3, 3, "mixed"),
+    ({"BOUNCEBOT_QUERY_PRECISION": "fp32"}, 1, os.cpu_count() or 1, "fp32"),
     ({"BOUNCEBOT_QUERY_PRECISION": "mixed"}, 1, os.cpu_count() or 1, "mixed"),
     ({"BOUNCEBOT_QUERY_PRECISION": "int8"}, 1, os.cpu_count() or 1, "int8"),
     ({"BOUNCEBOT_EMBED_PRECISION": "int8"}, 1, os.cpu_count() or 1, "int8"),  # an int8 index: int8 queries
@@ -146,6 +147,7 @@ def test_ingest_embeds_on_all_cores_unless_told(monkeypatch, tmp_path, env, thre
 
     monkeypatch.setattr(ingest.indexer, "ingest", fake_ingest)
     monkeypatch.setattr(app.search.chroma, "make_client", lambda settings: None)
+    monkeypatch.setattr(Embedder, "prepare_files", lambda self: seen.setdefault("prepared", self.query_precision))
     for k in ("BOUNCEBOT_EMBED_THREADS", "BOUNCEBOT_CHROMA_URL"):
         monkeypatch.delenv(k, raising=False)
     for k, v in env.items():
@@ -153,3 +155,4 @@ def test_ingest_embeds_on_all_cores_unless_told(monkeypatch, tmp_path, env, thre
     monkeypatch.setenv("BOUNCEBOT_INDEX_DIR", str(tmp_path / "index"))
     assert cli.main(["ingest"]) == 0
     assert seen["threads"] == threads
+    assert seen["prepared"] == "mixed"  # the queries' file made by the ingest, not by a server's first question
