@@ -236,6 +236,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget and call the API cross-origin
     widget_rate: str = "20/minute"  # per client IP, on the widget's own API
     chat_concurrency: int = 8  # chat questions answered at once; the others wait in the chat's queue
+    answers_at_once: int = 0  # API and widget answers worked on at once on the machine (0: four a core), shared by --workers
+    answer_queue: int = 128  # answers waiting beyond those, per process; one more is refused (503, Retry-After)
     feedback_rate: str = "30/minute"  # per client IP, on POST /api/feedback
     feedback_max_mb: float = 100.0  # feedback database content (MiB) beyond which posts are refused (507)
     store_timeout: float = 2.0  # seconds a vector-store call may take before search counts as unavailable
@@ -285,6 +287,8 @@ class Settings:
             allowed_origins=_origins(env.get("BOUNCEBOT_ALLOWED_ORIGINS")),
             widget_rate=_rate_setting(env.get("BOUNCEBOT_WIDGET_RATE") or d.widget_rate),
             chat_concurrency=_positive(env, "BOUNCEBOT_CHAT_CONCURRENCY", d.chat_concurrency, int),
+            answers_at_once=_non_negative_int(env, "BOUNCEBOT_ANSWERS_AT_ONCE", d.answers_at_once),
+            answer_queue=_non_negative_int(env, "BOUNCEBOT_ANSWER_QUEUE", d.answer_queue),
             feedback_rate=_rate_setting(env.get("BOUNCEBOT_FEEDBACK_RATE") or d.feedback_rate, "BOUNCEBOT_FEEDBACK_RATE"),
             feedback_max_mb=_positive(env, "BOUNCEBOT_FEEDBACK_MAX_MB", d.feedback_max_mb),
             store_timeout=_positive(env, "BOUNCEBOT_STORE_TIMEOUT", d.store_timeout),

@@ -170,11 +170,15 @@ def _terms(text: str) -> set[str]:
     return {_stem(t) for t in tokenize(text)}
 
 
-def _cosine(a, b) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+def _cosines(first, rest) -> list[float]:
+    """The cosine of ``first`` with each of ``rest`` (0.0 against a zero vector), in float64."""
+    import numpy as np  # here: a code look-up never focuses a passage
+
+    a = np.asarray(first, dtype=np.float64)
+    m = np.asarray(rest, dtype=np.float64).reshape(len(rest), -1)
+    norms = np.linalg.norm(m, axis=1) * np.linalg.norm(a)
+    dots = m @ a
+    return [float(d / n) if n else 0.0 for d, n in zip(dots, norms)]
 
 
 def _score(question: str, us: list[Unit], embed: Callable[[list[str]], Sequence] | None) -> None:
@@ -194,7 +198,7 @@ def _score(question: str, us: list[Unit], embed: Callable[[list[str]], Sequence]
     dense = [0.0] * n
     if embed is not None and n:
         vectors = list(embed([question] + [u.text for u in us]))
-        sims = [_cosine(vectors[0], v) for v in vectors[1:]]
+        sims = _cosines(vectors[0], vectors[1:])
         lo, hi = min(sims), max(sims)
         dense = [(s - lo) / (hi - lo) if hi > lo else 0.0 for s in sims]
         weight = EMBED_WEIGHT if top > 0 else 1.0

@@ -59,10 +59,17 @@ class Admission:
         self.refused = 0
 
     @classmethod
-    def for_workers(cls, workers: int, queue: int = QUEUE) -> "Admission":
-        """One of ``serve --workers N``'s processes: the machine's ``ACTIVE`` shared between them
-        (two at least each), so that N workers do not put N times the work on the same cores."""
-        return cls(active=max(2, ACTIVE // max(1, workers)), queue=queue)
+    def for_workers(cls, workers: int, queue: int = QUEUE, at_once: int = 0) -> "Admission":
+        """One of ``serve --workers N``'s processes: the machine's ``at_once`` answers (0: ``ACTIVE``)
+        shared between them (two at least each, one when ``at_once`` is 1), so that N workers do not
+        put N times the work on the same cores."""
+        total = at_once or ACTIVE
+        return cls(active=max(min(2, total), total // max(1, workers)), queue=queue)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Admission":
+        """``BOUNCEBOT_ANSWERS_AT_ONCE`` (the machine's) and ``BOUNCEBOT_ANSWER_QUEUE`` (a process's)."""
+        return cls.for_workers(settings.workers, queue=settings.answer_queue, at_once=settings.answers_at_once)
 
     async def run(self, fn: Callable[..., T], *args, **kwargs):
         """``fn(*args, **kwargs)`` in a worker thread once a slot is free, or the 503 response

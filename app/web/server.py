@@ -53,7 +53,7 @@ def create_app(services: Services, feedback_log: FeedbackLog, settings: Settings
         import atexit
 
         atexit.register(recorder.close)  # the rows still queued are written before the process exits
-    admission = Admission.for_workers(settings.workers)  # the answers worked on at once, API and widget together
+    admission = Admission.from_settings(settings)  # the answers worked on at once, API and widget together
     app.state.admission = admission
     app.include_router(api_routes(services, feedback_log, rate_counter, recorder, admission))
     _local_docs(app)

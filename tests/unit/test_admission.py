@@ -25,15 +25,19 @@ FREE_FORM = "How do I get an address off the bounce list?"
 class Work:
     """A blocking job that records how many of its kind run at once."""
 
-    def __init__(self, seconds: float = 0.0, gate: threading.Event | None = None):
-        self.seconds, self.gate = seconds, gate
+    def __init__(self, seconds: float = 0.0, gate: threading.Event | None = None, meet: int = 0):
+        """``meet``: the first jobs wait (up to 10 s) until that many have run at once, so a busy machine
+        that runs one job to its end before the next starts cannot make fewer overlap than allowed."""
+        self.seconds, self.gate, self.meet = seconds, gate, meet
         self.now = self.most = self.done = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def __call__(self, i):
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            self._lock.notify_all()
+            self._lock.wait_for(lambda: self.most >= self.meet, timeout=10)
         try:
             if self.gate is not None:
                 assert self.gate.wait(30)
@@ -47,7 +51,7 @@ class Work:
 
 @pytest.mark.parametrize("active,requests", [(1, 5), (2, 2), (2, 12), (4, 30), (8, 3)])
 def test_at_most_active_answers_run_at_once_and_every_queued_one_is_answered(active, requests):
-    admission, work = Admission(active=active, queue=requests), Work(seconds=0.02)
+    admission, work = Admission(active=active, queue=requests), Work(seconds=0.02, meet=min(active, requests))
 
     async def burst():
         return await asyncio.gather(*(admission.run(work, i) for i in range(requests)))
@@ -107,6 +111,34 @@ def test_the_workers_of_one_serve_share_the_machines_answers_at_once(workers):
 
     admission = Admission.for_workers(workers)
     assert admission.active == max(2, ACTIVE // workers) and admission.active * workers <= max(ACTIVE, 2 * workers)
+
+
+@pytest.mark.parametrize("env, workers, active, queue", [
+    ({}, 1, None, 128),  # the defaults: four a core (ACTIVE), 128 waiting
+    ({"BOUNCEBOT_ANSWERS_AT_ONCE": "6"}, 1, 6, 128),
+    ({"BOUNCEBOT_ANSWERS_AT_ONCE": "6", "BOUNCEBOT_WORKERS": "2"}, 2, 3, 128),  # the machine's, shared
+    ({"BOUNCEBOT_ANSWERS_AT_ONCE": "6", "BOUNCEBOT_WORKERS": "4"}, 4, 2, 128),  # two at least each
+    ({"BOUNCEBOT_ANSWERS_AT_ONCE": "1"}, 1, 1, 128),  # one at a time when asked for
+    ({"BOUNCEBOT_ANSWER_QUEUE": "0"}, 1, None, 0),  # none waiting: a busy process refuses at once
+    ({"BOUNCEBOT_ANSWERS_AT_ONCE": "0"}, 1, None, 128),  # 0: the default
+])
+def test_the_settings_size_the_admission(env, workers, active, queue):
+    from app.config import Settings
+    from app.web.admission import ACTIVE
+
+    settings = Settings.from_env(env)
+    assert settings.workers == workers
+    admission = Admission.from_settings(settings)
+    assert (admission.active, admission.queue) == (ACTIVE if active is None else active, queue)
+
+
+@pytest.mark.parametrize("name, raw", [("BOUNCEBOT_ANSWERS_AT_ONCE", "-1"), ("BOUNCEBOT_ANSWER_QUEUE", "many")])
+def test_a_bad_admission_setting_says_which(name, raw):
+    from app.config import Settings
+    from app.errors import BadSetting
+
+    with pytest.raises(BadSetting, match=name):
+        Settings.from_env({name: raw})
 
 
 @pytest.mark.parametrize("active,queue", [(0, 4), (-1, 0), (2, -1)])
