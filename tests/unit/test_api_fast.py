@@ -238,6 +238,23 @@ def test_healthz_reports_the_index_model_table_and_feedback(http, services, feed
     assert h["feedback"] == feedback.count() and h["feedback_problem"] is None
 
 
+def test_healthz_counts_the_table_rows_of_the_version_being_served(services):
+    """After a live re-index (``LiveAnswerer.swap``) /healthz counts the new version's rows, not start-up's."""
+    import dataclasses
+
+    from app.answering.live import LiveAnswerer
+    from app.codes.table import CodeTable
+
+    live = LiveAnswerer(services.answerer)
+    served = dataclasses.replace(services, answerer=live)
+    with client_for(served, FakeFeedbackLog()) as c:
+        assert c.get("/healthz").json()["table_rows"] == len(ROWS)
+        smaller = services_with(services, FakeRetriever([])).answerer
+        object.__setattr__(smaller, "table", CodeTable(services.table.rows[:3]))
+        live.swap(smaller)
+        assert c.get("/healthz").json()["table_rows"] == 3
+
+
 def test_healthz_is_degraded_while_search_is_down(tmp_path):
     from ..fakes import broken_services
 
