@@ -17,11 +17,14 @@ Markdown (``plain``) before anything is filled into them, never after.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from app.answering import render_bounce
-from app.answering.contract import Answer, Code, Lookup, Notice, Source, Support
 from app.answering.render_bounce import recipient_code
 from app.answering.wording import LABELS, WORDING, plain
+
+if TYPE_CHECKING:  # annotations only: `bouncebot lookup` renders without pydantic
+    from app.answering.contract import Answer, Code, Lookup, Notice, Source, Support
 
 __all__ = [
     "LABELS", "WORDING", "basis_label", "fallback_mark", "lookup_text", "markdown", "notice", "plain", "quote",
@@ -56,6 +59,8 @@ def table_row(row_code: str) -> str:
 
 def notice(kind: str, **values) -> Notice:
     """The notice of ``kind`` with its sentence (``examined``/``found`` for a cap, ``problem`` for search)."""
+    from app.answering.contract import Notice
+
     return Notice(kind=kind, text=WORDING[NOTICE_WORDING[kind]].format(**values))
 
 

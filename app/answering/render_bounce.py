@@ -18,9 +18,12 @@ code span (``code_span``), in plain text one line without control characters
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from app.answering.contract import Recipient, Verdict
 from app.answering.wording import LABELS, WORDING, plain
+
+if TYPE_CHECKING:  # annotations only: `bouncebot lookup` renders without pydantic
+    from app.answering.contract import Recipient, Verdict
 
 __all__ = [
     "MAX_LISTED", "badges", "code_span", "evidence_label", "kind_sentence", "lead", "lookup_lines", "one_line",

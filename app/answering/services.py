@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from app.knowledge.articles import article_cache, load_articles
 
-from app.answering import contract
 from app.answering.ports import Embedder, Retriever
 from app.config import Settings
 from app.errors import KBNotFound
 from app.codes.table import CodeTable
 
 if TYPE_CHECKING:  # imported where used: `bouncebot lookup` needs neither the answerer nor the guard
+    from app.answering import contract  # (nor pydantic: it prints app.answering.lookup_plain's object)
     from app.answering.answerer import Answerer
     from app.answering.live import IndexWatch
     from app.search.guard import SearchGuard
@@ -78,7 +78,10 @@ def load_kb(settings: Settings):
 
 
 def lookup_contract(table: CodeTable, text: str) -> contract.Lookup:
-    """What `bouncebot lookup --json` prints (``model_dump``) and GET /api/lookup answers."""
+    """What GET /api/lookup answers; its ``model_dump(mode="json")`` is what `bouncebot lookup --json`
+    prints (built there without pydantic: ``app.answering.lookup_plain``)."""
+    from app.answering import contract
+
     result = table.analyse(text)
     return contract.Lookup(text=text, codes=[contract.Code.of(m) for m in result.matches],
                            recipients=[contract.Recipient.of(r) for r in result.recipients],

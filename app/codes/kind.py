@@ -39,7 +39,6 @@ once over at most MAX_SCANNED characters).
 
 from __future__ import annotations
 
-import email.header
 import re
 from functools import lru_cache
 
@@ -141,6 +140,10 @@ MAX_SUBJECT = 1000  # characters of a Subject read (decode_header is quadratic i
 
 def _subject(headers: dict[str, str]) -> str:
     raw = headers.get("subject", "")[:MAX_SUBJECT]
+    if not raw:  # a pasted text without headers: nothing to decode (nor the email package to import)
+        return raw
+    import email.header
+
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))
     except Exception:  # noqa: BLE001 - a broken encoded word is read as written
