@@ -50,19 +50,65 @@ def build_index(n: int, embedder) -> dict:
     return {"n": n, "articles": corpus["articles"], "chunks": report.chunks, "ingest_s": round(time.perf_counter() - t, 1)}
 
 
-def score_split(n: int, split: str, embedder) -> dict:
+class ExactDense:
+    """A collection whose ``query`` is an exact nearest-neighbour search (every vector, by numpy), the rest
+    the collection's own: ``--exact`` tells the ranking's losses from the vector index's (HNSW's) misses."""
+
+    def __init__(self, collection, page: int = 5000):
+        import numpy as np
+
+        self._c = collection
+        ids, vecs = [], []
+        for start in range(0, collection.count(), page):
+            got = collection.get(include=["embeddings"], limit=page, offset=start)
+            ids += got["ids"]
+            vecs.append(np.asarray(got["embeddings"], dtype=np.float32))
+        self._ids, self._m = ids, np.concatenate(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def query(self, query_embeddings, n_results=10, where=None, include=("metadatas", "documents", "distances")):
+        import numpy as np
+
+        if where is not None:
+            return self._c.query(query_embeddings=query_embeddings, n_results=n_results, where=where, include=include)
+        sims = self._m @ np.asarray(query_embeddings[0], dtype=np.float32)
+        top = np.argsort(-sims, kind="stable")[:n_results]
+        ids = [self._ids[j] for j in top]
+        out = {"ids": [ids], "distances": [[float(1.0 - sims[j]) for j in top]]}
+        rest = [k for k in include if k in ("metadatas", "documents")]
+        if rest:
+            got = self._c.get(ids=ids, include=rest)
+            at = {i: n for n, i in enumerate(got["ids"])}
+            out.update({k: [[got[k][at[i]] for i in ids]] for k in rest})
+        return out
+
+
+EXACT = False  # --exact: the retrievers' dense search is exact (ExactDense)
+
+
+def _answerer(n: int, embedder):
     from app.answering.services import build
-    from app.knowledge.articles import load_articles
     from app.search.chroma import make_client
+
+    settings = settings_for(n)
+    answerer = build(settings, embedder=embedder, client=make_client(settings)).answerer
+    if EXACT:
+        answerer.retriever.collection = ExactDense(answerer.retriever.collection)
+    return answerer
+
+
+def score_split(n: int, split: str, embedder) -> dict:
+    from app.knowledge.articles import load_articles
 
     from . import scale_corpus
     from .scale_scoring import score
 
-    settings = settings_for(n)
-    services = build(settings, embedder=embedder, client=make_client(settings))
+    answerer = _answerer(n, embedder)
     real = next(a for a in load_articles(scale_corpus.REAL_ARTICLE.parent) if a.path == scale_corpus.REAL_ARTICLE.name)
     rows = {r.code: (r.meaning, r.action) for r in real.rows}
-    return score(services.answerer, split, rows, real.url)
+    return score(answerer, split, rows, real.url)
 
 
 MEASURES = ("code_exact", "false_claims", "recall@1", "recall@3", "facts_found", "answered_got")
@@ -70,17 +116,14 @@ MEASURES = ("code_exact", "false_claims", "recall@1", "recall@3", "facts_found",
 
 def outcomes(n: int, split: str, embedder) -> dict[str, dict]:
     """Each case's outcome at N (adjusted scoring), measure by measure, with what it ranked."""
-    from app.answering.services import build
     from app.knowledge.articles import load_articles
-    from app.search.chroma import make_client
 
     from . import scale_corpus
     from .metrics import check_case
     from .run import load_cases
     from .scale_scoring import adjusted, english, predict
 
-    settings = settings_for(n)
-    answerer = build(settings, embedder=embedder, client=make_client(settings)).answerer
+    answerer = _answerer(n, embedder)
     real = next(a for a in load_articles(scale_corpus.REAL_ARTICLE.parent) if a.path == scale_corpus.REAL_ARTICLE.name)
     rows = {r.code: (r.meaning, r.action) for r in real.rows}
     out = {}
@@ -158,7 +201,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", type=int, default=len(RULES) - 1,
                     help=f"score with only the first K of the issue-14 rules on ({', '.join(RULES[1:])})")
     ap.add_argument("--json", type=Path, help="write the full results here")
+    ap.add_argument("--exact", action="store_true",
+                    help="exact dense search (numpy over every vector) instead of the vector index's")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="set a HybridRetriever ranking attribute for this run (e.g. article_margin=0.05)")
     args = ap.parse_args(argv)
+    global EXACT
+    EXACT = args.exact
+    for item in args.set:
+        name, _, value = item.partition("=")
+        from app.search.retrieval import HybridRetriever
+
+        if not hasattr(HybridRetriever, name):
+            ap.error(f"--set {item}: HybridRetriever has no attribute {name!r}")
+        setattr(HybridRetriever, name, type(getattr(HybridRetriever, name))(float(value)))
     from app.config import Settings
     from app.search.embeddings import Embedder
 

@@ -108,7 +108,9 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
         )
         if not up_to_date:
             _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual, store, held)
-        elif multilingual is not None:  # up to date, but perhaps built without them (BOUNCEBOT_MULTILINGUAL=off)
+        else:  # up to date; its lexical index perhaps written before each document's passage hash and article
+            _write_lexical(settings, current.name, target, chunks, only_missing=True)
+        if up_to_date and multilingual is not None:  # perhaps built without them (BOUNCEBOT_MULTILINGUAL=off)
             _write_multilingual(settings, current.name, target, chunks, multilingual, progress, only_missing=True)
         _drop_old_versions(client, settings)
     report.seconds = time.perf_counter() - t0
@@ -212,11 +214,14 @@ def _add(store, chunks, vectors: dict, embedder, progress: bool) -> None:
         )
 
 
-def _write_lexical(settings, name: str, target: str, chunks) -> None:
+def _write_lexical(settings, name: str, target: str, chunks, only_missing: bool = False) -> None:
     """The new version's BM25 index, on this machine (app.search.lexical); a
-    replica that lacks it builds it itself, so a failure to write it is not fatal."""
-    from app.search.lexical import lexical_dir, write_version
+    replica that lacks it builds it itself, so a failure to write it is not fatal.
+    ``only_missing``: only when it is not there whole with every file this code writes."""
+    from app.search.lexical import complete, lexical_dir, write_version
 
+    if only_missing and complete(lexical_dir(settings), name, target):
+        return
     try:
         write_version(lexical_dir(settings), name, target, ((c.id, c.text, c.metadata) for c in chunks))
     except OSError as e:

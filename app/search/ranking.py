@@ -1,12 +1,13 @@
 """Article-aware ranking (issue 14): in a help centre of many articles, prefer the passages of
-the article a question is about. Pure functions over fused scores; ``HybridRetriever.search``
-applies them."""
+the article a question is about. Pure functions over fused scores (and, for headings' words, over a
+lexical index's statistics); ``HybridRetriever.search`` applies them."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["article_of", "article_order", "distinct", "passage_key", "shared_by", "top_article"]
+__all__ = ["article_of", "article_order", "distinct", "distinct_rows", "heading_shared_bm25", "heading_shared_scores",
+           "passage_key", "rescore", "shared_by", "top_article"]
 
 
 def article_of(metadata: dict) -> str:
@@ -77,3 +78,95 @@ def distinct(ids: list[str], similarities: list[float], articles: list[str], tex
             dense[i] = s
         holders.setdefault(key, set()).add(a)
     return dense, holders
+
+
+def heading_shared_bm25(query: list[str], heads: list[list[str]], bodies: list[list[str]], articles: list[str],
+                        idf: dict[str, float], norms: list[float], k1: float) -> list[float]:
+    """Okapi BM25 of each passage (its heading path's words ``heads``, its own words ``bodies``) with a
+    heading's words shared out: a query word that the heading paths of several articles among the
+    passages hold (a topic word in their titles) counts, where it stands in a heading, for one over
+    that many, as ``shared_by`` shares out a passage several articles hold. A title names the
+    article's topic once, but it heads every passage: among many articles on one topic, the
+    title's words say which topic, not which passage answers. Words of the passage itself count
+    whole; with one article, or words in one article's headings, this is plain BM25 (``idf``:
+    the index's, per word; ``norms``: each passage's length term, ``k1 * (1 - b + b * len / avg)``)."""
+    from collections import Counter
+
+    holders: dict[str, set[str]] = {}
+    for h, a in zip(heads, articles):
+        for t in set(h):
+            holders.setdefault(t, set()).add(a)
+    out = []
+    for h, b, norm in zip(heads, bodies, norms):
+        in_head, in_body = Counter(h), Counter(b)
+        score = 0.0
+        for q in query:  # a word asked twice counts twice, as the index's BM25 has it
+            if q not in idf:
+                continue
+            f = in_body.get(q, 0) + in_head.get(q, 0) / max(1, len(holders.get(q, ())))
+            if f:
+                score += idf[q] * f * (k1 + 1) / (f + norm)
+        out.append(score)
+    return out
+
+
+def heading_shared_scores(index, words: list[str], rows, ids: list[str], docs: dict, kept: dict) -> list[float]:
+    """``heading_shared_bm25`` of the passages at ``rows`` of a lexical index (``ids``: theirs; ``docs``:
+    id -> (text, metadata)) for the query's ``words``, with the index's IDFs and length terms. ``kept``
+    holds each passage's (heading words, own words) once tokenised, and gets the new ones."""
+    from app.search.lexical import K1
+    from app.search.text import tokenize
+
+    idf = {q: float(index.idf[index.terms[q]]) for q in set(words) if q in index.terms}
+    split = []
+    for i in ids:
+        got = kept.get(i)  # read once: another search may clear the dict meanwhile
+        if got is None:
+            got = kept[i] = (tokenize(str(docs[i][1].get("heading_path", ""))), tokenize(docs[i][0]))
+        split.append(got)
+    return heading_shared_bm25(words, [h for h, _ in split], [b for _, b in split],
+                               [article_of(docs[i][1]) for i in ids], idf, [float(index.norm[r]) for r in rows], K1)
+
+
+def distinct_rows(ranked, width: int, keys_of, articles_of, holders: dict[str, set[str]],
+                  scan: int) -> list[int]:
+    """The first ``width`` rows of ``ranked`` (best first) with one copy of each text, the best one,
+    looking at most ``scan`` rows deep; ``holders`` gets the articles seen holding each key.
+    ``keys_of(rows)`` / ``articles_of(rows)`` give the rows' ``passage_key`` (or its hash) and
+    articles. A row a thousand articles' tables hold word for word (one code's row in a big help
+    centre) would otherwise fill every place of the candidates before they are told apart."""
+    pool: list[int] = []
+    seen: set[str] = set()
+    start, step = 0, max(1, 4 * width)
+    while len(pool) < width and start < min(len(ranked), scan):
+        rows = ranked[start : min(start + step, scan)]
+        for r, key, art in zip(rows, keys_of(rows), articles_of(rows)):
+            holders.setdefault(key, set()).add(art)
+            if key not in seen and len(pool) < width:
+                seen.add(key)
+                pool.append(r)
+        start, step = start + len(rows), step * 2
+    return pool
+
+
+def rescore(index, get, chosen, lexical, similarity, vector, n: int, floor: float) -> None:
+    """The best ``n`` word matches (rows of ``chosen`` with a ``lexical`` score) that the dense search did
+    not return (``similarity`` 0) get their cosine, read from their stored vectors (``get(ids)``: the
+    store's ``get`` with embeddings), when it reaches ``floor``: a word match is then ranked on both
+    halves of the fused score, not on its words alone. Among thousands of near-copies the vector
+    index's graph also misses passages unlike the rest (at 10,000 articles the real article's two
+    nearest passages for one dev question sat outside its 400 nearest). ``similarity`` is changed in place."""
+    import numpy as np
+
+    cand = np.flatnonzero(chosen & (similarity == 0) & (lexical > 0))
+    top = cand[np.argsort(-lexical[cand], kind="stable")[:n]]
+    if not len(top):
+        return
+    got = get([index.id_at(r) for r in top])
+    at = dict(zip(got["ids"], got["embeddings"]))
+    rows = [r for r in top if index.id_at(r) in at]
+    if rows:
+        vectors = np.stack([np.asarray(at[index.id_at(r)], dtype=np.float32) for r in rows])
+        cosines = vectors @ np.asarray(vector, dtype=np.float32)
+        near = cosines >= floor
+        similarity[np.asarray(rows)[near]] = cosines[near]

@@ -18,7 +18,14 @@ copies one candidate, ``ranking.distinct``); the best-supported article's own
 nearest passages join the results (one more dense query, filtered to it);
 every other article's passages lose ``article_penalty``; the answering
 article's passages are then ordered as that article alone orders them
-(``app.search.alone``). ``SearchResult.answering_similarity`` is the answering
+(``app.search.alone``). Among many articles on one topic, a query word in
+several articles' heading paths counts in a heading for one over that many
+(``ranking.heading_shared_bm25``); the best passage's article is judged on
+its own nearest passages too (``article_heard``); the candidates are the
+first distinct texts however many copies lead (``ranking.distinct_rows``);
+and the best word matches the dense search did not return get their cosine
+(``lexical_rescore``: the vector index's graph misses some passages among
+thousands of near-copies). ``SearchResult.answering_similarity`` is the answering
 article's own best cosine, which the refusal checks read. Dense candidates
 and the BM25 half-point grow with the collection. A knowledge base of one
 article ranks as before.
@@ -50,7 +57,10 @@ from dataclasses import dataclass
 
 from app.errors import IndexNotReady
 from app.search.alone import ArticleAlone
-from app.search.ranking import article_of, article_order, distinct, passage_key, shared_by, top_article
+from app.search.ranking import (
+    article_of, article_order, distinct, distinct_rows, heading_shared_scores, passage_key, rescore, shared_by,
+    top_article,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +164,16 @@ class HybridRetriever:
     dense_overfetch = 3
     article_alone = 1  # 1: the answering article's passages ranked as a KB of that article alone ranks them
     article_dense = 12  # that article's own nearest passages added to the results (0: none)
+    article_heard = 1  # 1: ... and those of the best passage's article, when another (its evidence in full)
+    lexical_rescore = 20  # the best word matches missing from the dense results get their cosine (0: none)
+    # 1: only those at least as near as the dense results' last (what an exact search returns); 0: each of them
+    # (chosen on dev at N = 10,000: recall@1 0.806 with 1, 0.830 with 0; the same at 200 and 1,000)
+    rescore_floor = 0
+    pool_scan = 8192  # how deep the fused order is read for ``article_pool`` distinct texts (0: the first ones only)
     article_penalty = 0.1  # taken off the passages of every article but the best-supported one
+    # 1: a query word in the heading paths of several articles' passages counts, in a heading, for one
+    # over that many (``ranking.heading_shared_bm25``): a title shared by a topic's articles is no evidence
+    heading_shared = 1
     lexical_reference = 100  # see _lexical_half
     candidates_reference = 400  # up to this many documents, ``candidates`` dense results
     max_candidates = 40
@@ -238,21 +257,32 @@ class HybridRetriever:
         similarity[dense_rows] = list(dense.values())
         chosen = positive if allowed is None else positive & allowed
         chosen[dense_rows] = True
+        if spread and self.lexical_rescore and vector.space == "minilm":
+            self._rescore(chosen, lexical, similarity, vector,
+                          min(dense.values(), default=0.0) if self.rescore_floor else -1.0)
         rows = np.flatnonzero(chosen)
         fused = w * similarity[rows] + (1 - w) * lexical[rows]
         ranked = rows[np.lexsort((rows, index.order[rows], -fused))]  # ties: the article's order
         # One article among the dense results: the fused order, as a KB of one article has it.
-        pool = list(ranked[: max(k, self.article_pool) if spread and self.article_penalty > 0 else k])
+        width = max(k, self.article_pool) if spread and self.article_penalty > 0 else k
+        # With the lexical index's hashes, one copy of each text (the best-scored one) among the first ``width``
+        # distinct passages: copies of one row a thousand articles hold no longer fill the pool.
+        by_hash = spread and self.article_shared and self.pool_scan and index.knows_passages
+        pool = (distinct_rows(ranked, width, index.passage_keys, index.articles_at, holders, self.pool_scan)
+                if by_hash else list(ranked[:width]))
         docs = self.documents.fetch([index.id_at(r) for r in pool])
-        if spread and self.article_shared:  # one copy of each text: the best-scored one
-            keys = [passage_key(docs[index.id_at(r)][0]) for r in pool]
+        if spread and self.article_shared and not by_hash:  # one copy of each text: the best-scored one
+            keys = self._keys([index.id_at(r) for r in pool], docs)
             for key, art in zip(keys, (article_of(docs[index.id_at(r)][1]) for r in pool)):
                 holders.setdefault(key, set()).add(art)
             pool = [r for j, r in enumerate(pool) if keys[j] not in keys[:j]]
-        first = self._top_article(pool, docs, similarity, lexical, w, holders)
-        if first is not None and vector.space == "minilm" and self.article_dense:
+        if spread and self.heading_shared:
+            self._share_headings(query, pool, docs, lexical, half)
+        heard = self._top_article(pool, docs, similarity, lexical, w, holders)
+        for first in heard if vector.space == "minilm" and self.article_dense else ():
             # Stage two: the best-supported article's own nearest passages, as its dense search alone
-            # would find them (at scale the collection-wide candidates hold few of them).
+            # would find them (at scale the collection-wide candidates hold few of them); and those of
+            # the article of the best passage, when another: its evidence, judged on its own passages too.
             near, cosines = self.alone.nearest(first, vector, min(self.article_dense, len(index)), kinds)
             more = index.rows_of(near)
             if (more < 0).any():
@@ -263,6 +293,8 @@ class HybridRetriever:
             pool += [r for r in more if r not in known]
             own = self.alone.get(first)[1]
             docs = {**docs, **{i: own[i] for i in near if i not in docs}}
+            if self.heading_shared:
+                self._share_headings(query, pool, docs, lexical, half)
         ids = [index.id_at(r) for r in pool]
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
         order = article_order(scores, [article_of(docs[i][1]) for i in ids], self.article_support,
@@ -280,8 +312,37 @@ class HybridRetriever:
         return SearchResult(hits, best_similarity, vector, answering)
 
     def _read_article(self, where: dict) -> tuple[list, list, list]:
-        got = self._call("the search", self.collection.get, where=where, include=["documents", "metadatas", "embeddings"])
+        """An article's (ids, texts, metadatas, vectors), in the order the store holds them: by id when the
+        lexical index knows each document's article (a filter on metadata took 8 ms at 43,000 documents)."""
+        include = ["documents", "metadatas", "embeddings"]
+        rows = self.lexical.article_rows(where["article_path"]) if list(where) == ["article_path"] else None
+        if rows is not None and not len(rows):
+            return [], [], [], []
+        if rows is not None:
+            read = getattr(self.collection, "get_as_stored", None)  # a version view; a collection: Chroma's order
+            got = self._call("the search", read or self.collection.get, ids=[self.lexical.id_at(r) for r in rows],
+                             include=include)
+            return got["ids"], got["documents"], [m or {} for m in got["metadatas"]], got["embeddings"]
+        got = self._call("the search", self.collection.get, where=where, include=include)
         return got["ids"], got["documents"], [m or {} for m in got["metadatas"]], got["embeddings"]
+
+    def _rescore(self, chosen, lexical, similarity, vector, floor: float) -> None:
+        """``ranking.rescore`` with this retriever's store (its reads bounded by the guard)."""
+        def get(ids):
+            return self._call("the search", self.collection.get, ids=ids, include=["embeddings"])
+
+        rescore(self.lexical, get, chosen, lexical, similarity, vector, self.lexical_rescore, floor)
+
+    def _share_headings(self, query: str, pool, docs: dict, lexical, half: float) -> None:
+        """``lexical`` (this search's array) for the passages of ``pool`` with their headings' words
+        shared out among the articles whose heading paths hold them (``ranking.heading_shared_bm25``)."""
+        ids = [self.lexical.id_at(r) for r in pool]
+        kept = self.__dict__.setdefault("_heading_words", {})  # id: (heading's words, passage's words)
+        if len(kept) > self.document_cache:
+            kept.clear()
+        raw = heading_shared_scores(self.lexical, tokenize(query), pool, ids, docs, kept)
+        for r, x in zip(pool, raw):
+            lexical[r] = x / (x + half) if x > 0 else 0.0
 
     def _sections(self, ids: list[str], docs: dict) -> list[str] | None:
         return [str(docs[i][1].get("section", "")) for i in ids] if self.article_sections else None
@@ -290,37 +351,57 @@ class HybridRetriever:
         """How many articles hold each passage's words (among the candidates seen), or None when off."""
         if not self.article_shared:
             return None
-        return shared_by([passage_key(docs[i][0]) for i in ids], [article_of(docs[i][1]) for i in ids], holders)
+        return shared_by(self._keys(ids, docs), [article_of(docs[i][1]) for i in ids], holders)
+
+    def _keys(self, ids: list[str], docs: dict) -> list[str]:
+        """Each passage's ``passage_key``, or (the lexical index knowing them) its hash: one kind per search."""
+        if self.lexical.knows_passages:
+            return self.lexical.passage_keys(self.lexical.rows_of(ids))
+        return [passage_key(docs[i][0]) for i in ids]
 
     def _dense(self, vector, n: int, size: int) -> tuple[dict[str, float], dict[str, set[str]], bool]:
         """The ``n`` nearest passages (id: cosine), one copy of each text among many articles;
         the articles seen holding each text; whether the passages come from more than one article."""
         fetch = min(size, n * self.dense_overfetch) if self.article_shared and self.dense_overfetch > 1 else n
-        include = ["distances", "metadatas"] + (["documents"] if fetch > n else [])
+        index = self.lexical  # knowing each document's article and passage hash: Chroma gives ids and distances
+        include = ["distances"] if index.knows_passages else ["distances", "metadatas"] + (["documents"] if fetch > n else [])
         res = self._call("the search", self.collection.query, query_embeddings=[list(vector)], n_results=fetch,
                          include=include)
         ids, distances = res["ids"][0], res["distances"][0]
-        metas = [m or {} for m in (res.get("metadatas") or [[]])[0]] or [{} for _ in ids]
+        if index.knows_passages:
+            rows = index.rows_of(ids)
+            if (rows < 0).any():
+                raise IndexNotReady("The lexical index does not match the index's documents. "
+                                    "Run `bouncebot ingest` to rebuild it.")
+            articles = index.articles_at(rows)
+            texts = index.passage_keys(rows) if fetch > n else []
+        else:
+            metas = [m or {} for m in (res.get("metadatas") or [[]])[0]] or [{} for _ in ids]
+            articles, texts = [article_of(m) for m in metas], (res.get("documents") or [[]])[0]
         if fetch <= n:
-            return {i: 1.0 - d for i, d in zip(ids, distances)}, {}, len({article_of(m) for m in metas}) > 1
-        if len({article_of(m) for m in metas}) < 2:  # one article: its n nearest, as before
+            return {i: 1.0 - d for i, d in zip(ids, distances)}, {}, len(set(articles)) > 1
+        if len(set(articles)) < 2:  # one article: its n nearest, as before
             return {i: 1.0 - d for i, d in zip(ids[:n], distances[:n])}, {}, False
-        dense, holders = distinct(ids, [1.0 - d for d in distances], [article_of(m) for m in metas],
-                                  (res.get("documents") or [[]])[0], n)
-        return dense, holders, len({article_of(m) for i, m in zip(ids, metas) if i in dense}) > 1
+        dense, holders = distinct(ids, [1.0 - d for d in distances], articles, texts, n)
+        # several articles among the results, even when one text (a row a thousand articles hold) is all
+        # the distinct passages: its copies' articles are told apart like any others'
+        return dense, holders, True
 
-    def _top_article(self, pool, docs, similarity, lexical, w, holders) -> tuple[str, str] | None:
+    def _top_article(self, pool, docs, similarity, lexical, w, holders) -> list[tuple[str, str]]:
         """The metadata field and value that pick out the best-supported article of ``pool``
-        (fused order), or None when the pool holds one article or the ranking is off."""
+        (fused order), then, with ``article_heard``, that of the best single passage when it is another
+        article's; none when the pool holds one article or the ranking is off."""
         ids = [self.lexical.id_at(r) for r in pool]
         articles = [article_of(docs[i][1]) for i in ids]
         if self.article_penalty <= 0 or len(set(articles)) < 2:
-            return None
+            return []
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
         first = top_article(scores, articles, self.article_support, self.article_depth, self._sections(ids, docs),
                             self._shares(ids, docs, holders))
-        meta = docs[ids[articles.index(first)]][1]
-        return ("article_path", first) if meta.get("article_path") else ("article", first)
+        best = articles[max(range(len(scores)), key=lambda j: (scores[j], -j))]
+        heard = [first] + ([best] if self.article_heard and best != first else [])
+        metas = [docs[ids[articles.index(a)]][1] for a in heard]
+        return [("article_path", a) if m.get("article_path") else ("article", a) for a, m in zip(heard, metas)]
 
     def _lexical_half(self, size: int) -> float:
         """``BM25_HALF`` for a collection of ``size`` documents: BM25's IDFs grow with the log of

@@ -128,6 +128,16 @@ class VersionView:
         at = {r: n for n, r in enumerate(got["ids"])}  # Chroma's order is its own: give the order asked for
         return self._picked(got, [at[self._record[i]] for i in ids if self._record[i] in at], include)
 
+    def get_as_stored(self, ids, include=("documents", "metadatas")):
+        """``get(ids=...)`` in the order the store holds the records (the order a read by ``where`` gives
+        them: Chroma's own), not the order asked; ids this version does not list are left out."""
+        include = list(include)
+        records = [self._record[i] for i in ids if i in self._record]
+        if not records:
+            return {"ids": [], **{k: [] for k in include}}
+        got = self.store.get(ids=records, include=include)
+        return self._picked(got, list(range(len(got["ids"]))), include)
+
     @staticmethod
     def _picked(got: dict, keep: list[int], include: list[str]) -> dict:
         out = dict(got)

@@ -33,7 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app.answering.contract import Answer, AskRequest
 from app.config import Settings, parse_rate
 from app.web.admission import Admission
-from app.web.api import BUSY, LOG_ID_HEADER, STREAM_RESPONSES, admitted, answer_logged, ask_stream
+from app.web.api import BUSY, LOG_ID_HEADER, STREAM_RESPONSES, admitted, answered_json, ask_stream
 from app.errors import RateLimited
 
 log = logging.getLogger("bouncebot.widget")
@@ -336,10 +336,11 @@ def widget_routes(services, settings: Settings | None = None, rate_counter=None,
 
     @r.post("/widget/api/ask", dependencies=[Depends(rate_limit)],
             responses={429: {"description": "Rate limited: `{\"error\": ...}` with a Retry-After header"}, **BUSY},
-            summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)")
-    async def widget_ask(body: AskRequest, request: Request, response: Response) -> Answer:
+            summary="Answer a help-centre visitor's question (the answer contract; rate-limited per client)",
+            response_model=Answer)
+    async def widget_ask(body: AskRequest, request: Request, response: Response) -> Response:
         # the conversation the panel shows, as /api/ask; logged as the widget's (recorder: the conversation log)
-        return await admitted(admission, answerer, body, answer_logged, answerer, body, request, response, recorder,
+        return await admitted(admission, answerer, body, answered_json, answerer, body, request, response, recorder,
                               "widget")
 
     @r.post("/widget/api/ask/stream", dependencies=[Depends(rate_limit)], response_class=StreamingResponse,

@@ -50,3 +50,39 @@ def test_the_lookup_finds_the_scans_section_for_every_answer(conversation):
         assert (got.section.heading if got else None) == scan(conversation, answer), answer
         found += got is not None
     assert found > 150  # most of them quote or link a section: the test compares topics, not Nones
+
+
+def scan_named(conv: Conversation, words: list[str]):
+    """The section _names_section found before the heading lookup: the first whose heading holds two words."""
+    from app.answering.cues import stem
+
+    stems = {stem(w) for w in words}
+    for a, s, heading, _ in conv._sections:
+        if len(set(heading) & stems) >= 2:
+            return a, s
+    return None
+
+
+def word_lists(conv: Conversation) -> list[list[str]]:
+    from app.answering.cues import pad
+
+    rng = random.Random(15)
+    heading_words = sorted({w for _, s, _, _ in conv._sections for w in pad(s.heading).split()})
+    other = ["bounce", "reply", "customer", "the", "failed", "mailbox", "zebra", "addresses", "spf", "lists"]
+    out = [[], ["bounce"], heading_words[:1], heading_words[:2]]
+    for _ in range(300):
+        words = rng.sample(heading_words, rng.randint(0, 3)) + rng.sample(other, rng.randint(0, 3))
+        rng.shuffle(words)
+        out.append(words + words[:1])  # a word said twice counts once
+    return out
+
+
+def test_the_heading_lookup_names_the_scans_section_for_every_message(conversation):
+    named = 0
+    for words in word_lists(conversation):
+        got = conversation._names_section(words)
+        want = scan_named(conversation, words)
+        assert (got[1].heading if got else None) == (want[1].heading if want else None), words
+        assert got is None or got[0] is want[0]
+        named += got is not None
+    assert named > 50  # many name a section: the test compares sections, not Nones

@@ -194,3 +194,80 @@ def test_where_the_index_is_kept(tmp_path, url, under):
     if url:  # one folder per server, never the embedded store's
         other = settings.with_(chroma_url="http://127.0.0.2:8000")
         assert lexical.lexical_dir(settings) != lexical.lexical_dir(other)
+
+
+# --- each document's passage hash and article (what a search asks of every candidate) ----------------
+
+PASSAGES = [  # (id, text, article_path)
+    ("p0", "550-5.1.1: The address does not exist.", "a.md"),
+    ("p1", "550-5.1.1: the address  does not exist", "b.md"),  # the same words as p0, other case and spacing
+    ("p2", "Mailbox is full.", "a.md"),
+    ("p3", "", "c.md"),
+    ("p4", "Need more help?\n\nContact support.", "b.md"),
+    ("p5", "need more help contact support", "c.md"),
+]
+
+
+def with_articles(rows=PASSAGES):
+    return [(i, text, {"article_path": path, "kind": "section"}) for i, text, path in rows]
+
+
+def test_each_document_keeps_its_passage_hash_and_article(tmp_path):
+    from app.search.ranking import passage_key
+
+    built = lexical.in_memory(with_articles(), words)
+    lexical.write_version(tmp_path, "v1", "f1", with_articles(), words)
+    loaded = lexical.load(tmp_path / lexical.cache_key("v1", "f1"))
+    for index in (built, loaded):
+        assert index.knows_passages
+        rows = index.rows_of([i for i, _, _ in PASSAGES])
+        keys = index.passage_keys(rows)
+        for (_, a, _), ka in zip(PASSAGES, keys):  # the same key exactly when passage_key is the same
+            assert passage_key(ka) == ka  # a key is what ranking.distinct keys a text by: left as it is
+            for (_, b, _), kb in zip(PASSAGES, keys):
+                assert (ka == kb) is (passage_key(a) == passage_key(b)), (a, b)
+        assert index.articles_at(rows) == [path for _, _, path in PASSAGES]
+        assert [index.id_at(r) for r in index.article_rows("a.md")] == ["p0", "p2"]
+        assert len(index.article_rows("nowhere.md")) == 0
+    assert lexical.complete(tmp_path, "v1", "f1") and not lexical.complete(tmp_path, "v2", "f1")
+
+
+def test_documents_without_an_article_path_keep_no_articles():
+    docs = with_articles() + [("p9", "an older chunk", {"article": "Old title"})]
+    index = lexical.in_memory(docs, words)
+    assert not index.knows_passages and index.article_rows("a.md") is None
+    assert len(index) == len(docs)  # BM25 as before
+
+
+def _written_before_passages(folder):
+    """The folder as a version of the code before passage hashes wrote it: no such files, nor in the manifest."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in ("passage.npy", "article.npy", lexical.ARTICLES):
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_index_written_before_passage_hashes_is_read_as_before_and_ingest_completes_it(tmp_path):
+    docs = with_articles()
+    lexical.write_version(tmp_path, "v1", "f1", docs, words)
+    folder = tmp_path / lexical.cache_key("v1", "f1")
+    whole = lexical.load(folder)
+    _written_before_passages(folder)
+    old = lexical.load(folder)  # read, not rebuilt: the search asks Chroma for what it lacks
+    assert not old.knows_passages and old.article_rows("a.md") is None
+    for q in QUERIES:
+        assert np.array_equal(old.scores(q.split()), whole.scores(q.split()))
+    assert not lexical.complete(tmp_path, "v1", "f1")  # so `bouncebot ingest` writes it again
+    lexical.write_version(tmp_path, "v1", "f1", docs, words)
+    assert lexical.complete(tmp_path, "v1", "f1") and lexical.load(folder).knows_passages
+
+
+@pytest.mark.parametrize("damage", ["passage.npy", "article.npy", lexical.ARTICLES])
+def test_a_damaged_passage_file_is_rebuilt_never_read(tmp_path, damage):
+    docs = with_articles()
+    lexical.write_version(tmp_path, "v1", "f1", docs, words)
+    folder = tmp_path / lexical.cache_key("v1", "f1")
+    _flip(folder / damage)
+    with pytest.raises(ValueError):
+        lexical.load(folder)
