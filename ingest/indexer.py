@@ -71,7 +71,7 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
     t0 = time.perf_counter()
     if multilingual is FROM_SETTINGS:
         from app.search.embeddings import Embedder
-        from app.search.retrieval import multilingual_embedder
+        from app.search.multilingual_space import multilingual_embedder
 
         multilingual = multilingual_embedder() if settings.multilingual and isinstance(embedder, Embedder) else None
     chunks, n_articles, n_rows = plan(settings, embedder.name)  # raises before anything is written

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from app.search.retrieval import SearchResult
+    from app.search.results import SearchResult
 
 
 class Embedder(Protocol):

@@ -135,7 +135,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
             from app.search.chroma import fingerprint, open_collection
             from app.search.lexical import lexical_dir
             from app.search.multilingual import multilingual_dir
-            from app.search.retrieval import multilingual_embedder
+            from app.search.multilingual_space import multilingual_embedder
 
             expected = fingerprint([c.id for c in chunk_articles(articles, embedder.name)])
 
@@ -152,7 +152,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
         def other_articles():
             from app._data import data_file
             from app.search.other_articles import OtherArticles
-            from app.search.retrieval import multilingual_embedder
+            from app.search.multilingual_space import multilingual_embedder
 
             # The help centre's other articles: those the KB holds are answered from, not pointed to.
             titles = OtherArticles.without(data_file("app.search", "other_articles.yaml"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import threading
 
-from app.search.retrieval import _embed_cached, e5_on_minilm_scale, multilingual_embedder
+from app.search.multilingual_space import e5_on_minilm_scale, embed_cached, multilingual_embedder
 
 
 class OtherArticles:
@@ -36,7 +36,7 @@ class OtherArticles:
 
         self.titles = list(titles)
         self._cache_dir = getattr(embedder, "model_dir", None)
-        self._matrix = np.array(_embed_cached(embedder, self.titles, self._cache_dir)) if self.titles else None
+        self._matrix = np.array(embed_cached(embedder, self.titles, self._cache_dir)) if self.titles else None
         self._multilingual = multilingual
         self._ml_matrix = None
         self._lock = threading.Lock()
@@ -52,7 +52,7 @@ class OtherArticles:
         if getattr(vector, "space", "minilm") == "multilingual" and self._multilingual is not None:
             with self._lock:
                 if self._ml_matrix is None:
-                    self._ml_matrix = _embed_cached(self._multilingual(), self.titles, self._cache_dir)
+                    self._ml_matrix = embed_cached(self._multilingual(), self.titles, self._cache_dir)
             sims = self._ml_matrix @ np.asarray(vector, dtype=np.float32)
             j = int(sims.argmax())
             return self.titles[j], e5_on_minilm_scale(sims[j])

@@ -53,7 +53,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
 
 from app.errors import IndexNotReady
 from app.search.alone import ArticleAlone
@@ -67,78 +66,10 @@ log = logging.getLogger(__name__)
 from app.search.text import (  # noqa: F401  (re-exported: callers import them from here)
     Spelling, Synonyms, _distance, _languages, _STOP, language, tokenize,
 )
-
-
-class QueryVector(tuple):
-    """A query's embedding, and the space it lives in (``minilm`` or
-    ``multilingual``), so later checks compare it with the right vectors."""
-
-    space = "minilm"
-
-    def __new__(cls, values, space: str = "minilm"):
-        self = super().__new__(cls, values)
-        self.space = space
-        return self
-
-
-# multilingual-e5's cosines on MiniLM's scale: E5_FLOOR (the e5 cosine below
-# which no passage of the article answers) maps to REFERENCE_FLOOR (the
-# default BOUNCEBOT_MIN_SIMILARITY), and E5_SCALE stretches e5's narrow band
-# (a 0.05 gap in e5 is the 0.08 off-topic margin). Chosen on the dev split:
-# 0.785..0.795 and 1.33..1.78 all score alike there; the middle is kept.
-E5_FLOOR = 0.79
-E5_SCALE = 1.6
-REFERENCE_FLOOR = 0.33
-
-
-def e5_on_minilm_scale(cosine: float) -> float:
-    return REFERENCE_FLOOR + (float(cosine) - E5_FLOOR) * E5_SCALE
-
-
-_MULTILINGUAL = None
-_MULTILINGUAL_LOCK = threading.Lock()
-
-
-def multilingual_embedder():
-    """The process's one multilingual encoder (loaded on first use)."""
-    global _MULTILINGUAL
-    with _MULTILINGUAL_LOCK:
-        if _MULTILINGUAL is None:
-            from app.search.embeddings import MultilingualEmbedder
-
-            _MULTILINGUAL = MultilingualEmbedder()
-        return _MULTILINGUAL
-
-
-def _embed_cached(encoder, texts: list[str], cache_dir):
-    cached = getattr(encoder, "embed_documents_cached", None)
-    return cached(texts, cache_dir) if cached is not None and cache_dir is not None else encoder.embed_documents(texts)
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    text: str
-    metadata: dict
-    score: float  # fused
-    similarity: float  # dense cosine, 0 when the dense search did not return it
-    lexical: float  # BM25, saturated into 0..1
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    hits: list[Hit]
-    best_similarity: float
-    vector: tuple[float, ...] = ()  # the query's embedding, for further checks
-    # The best dense cosine of the article that answers (the first hit's), among many articles; None:
-    # ``best_similarity`` (one article among the dense results, where the two are the same).
-    answer_similarity: float | None = None
-
-    @property
-    def answering_similarity(self) -> float:
-        """What the refusal checks compare: the answering article's own best cosine (issue 14: another
-        article's near passage says nothing about whether this one answers)."""
-        return self.best_similarity if self.answer_similarity is None else self.answer_similarity
+from app.search.multilingual_space import (  # noqa: F401  (re-exported, as above)
+    E5_FLOOR, E5_SCALE, REFERENCE_FLOOR, e5_on_minilm_scale, multilingual_embedder,
+)
+from app.search.results import Hit, QueryVector, SearchResult  # noqa: F401  (re-exported, as above)
 
 
 BM25_HALF = 5.0  # the BM25 score that counts as half a lexical match
