@@ -47,3 +47,24 @@ def test_make_app_freezes_after_building_the_app(monkeypatch):
     from app.config import Settings
 
     assert workers.make_app(Settings()) == "the app" and order == ["app", "freeze"]
+
+
+def test_a_swapped_in_version_is_frozen_only_where_start_up_was(unfrozen):
+    """After a live re-index the new version's objects join the frozen start-up (``live.refreeze``),
+    in a process that froze its start-up; a process that never froze (tests, the CLI) is left alone."""
+    from app.answering.live import refreeze
+
+    gc.unfreeze()
+    assert refreeze() is False and gc.get_freeze_count() == 0  # nothing frozen before: nothing now
+    gc.freeze()  # as a server's start-up does
+    before = gc.get_freeze_count()
+    new_version = [[i] for i in range(20_000)]  # what the swapped-in version keeps
+    import weakref
+
+    n = Node()
+    old_cycle = weakref.ref(n)
+    del n  # the old version's cycles: collected first, not frozen
+    assert old_cycle() is not None
+    assert refreeze() is True
+    assert gc.get_freeze_count() >= before + len(new_version)
+    assert old_cycle() is None  # freed, not kept in the frozen set
