@@ -75,8 +75,6 @@ class ArticleAlone:
         article's own BM25 for its passages, ``scores`` their fused scores with it."""
         import numpy as np
 
-        from app.errors import IndexNotReady
-
         meta = docs[ids[order[0]]][1]
         own = article_of(meta)
         alone, own_docs, _ = self.get(("article_path", own) if meta.get("article_path") else ("article", own))
@@ -85,10 +83,7 @@ class ArticleAlone:
         own_lex = {alone.id_at(j): float(raw[j] / (raw[j] + half)) for j in np.flatnonzero(raw > 0)}
         known = set(ids)
         extra = [i for i in own_lex if i not in known and (not kinds or own_docs[i][1].get("kind") in kinds)]
-        rows = retriever.lexical.rows_of(extra)
-        if (rows < 0).any():
-            raise IndexNotReady("The lexical index does not match the index's documents. "
-                                "Run `bouncebot ingest` to rebuild it.")
+        rows = retriever.lexical.rows_held(extra)
         docs.update((i, own_docs[i]) for i in extra)
         pool, ids = pool + list(rows), ids + extra
         scores = scores + [float(w * similarity[r] + (1 - w) * lexical[r]) for r in rows]

@@ -162,6 +162,15 @@ class LexicalIndex:
         found = (at < len(self.ids)) & (self.ids[np.minimum(at, len(self.ids) - 1)] == keys)
         return np.where(found, at, -1)
 
+    def rows_held(self, ids: list[str]) -> np.ndarray:
+        """Each id's row, every id one this index holds: else ``IndexNotReady`` (the lexical index and the
+        store disagree), saying to rebuild it."""
+        rows = self.rows_of(ids)
+        if (rows < 0).any():
+            raise IndexNotReady("The lexical index does not match the index's documents. "
+                                "Run `bouncebot ingest` to rebuild it.")
+        return rows
+
     def id_at(self, row: int) -> str:
         return self.ids[row].decode()
 

@@ -54,7 +54,6 @@ import logging
 import math
 import threading
 
-from app.errors import IndexNotReady
 from app.search.alone import ArticleAlone
 from app.search.ranking import (
     article_of, article_order, distinct, distinct_rows, heading_shared_scores, passage_key, rescore, shared_by,
@@ -168,10 +167,7 @@ class HybridRetriever:
             query = self.synonyms.expand(self.spelling.fix(query))
             vector = QueryVector(self.embedder.embed_query(query))
             dense, holders, spread = self._dense(vector, n, len(index))
-        dense_rows = index.rows_of(list(dense))
-        if (dense_rows < 0).any():
-            raise IndexNotReady("The lexical index does not match the index's documents. "
-                                "Run `bouncebot ingest` to rebuild it.")
+        dense_rows = index.rows_held(list(dense))
         allowed = np.isin(index.kinds, index.kind_codes(kinds)) if kinds else None
         if kinds:
             keep = allowed[dense_rows]
@@ -215,10 +211,7 @@ class HybridRetriever:
             # would find them (at scale the collection-wide candidates hold few of them); and those of
             # the article of the best passage, when another: its evidence, judged on its own passages too.
             near, cosines = self.alone.nearest(first, vector, min(self.article_dense, len(index)), kinds)
-            more = index.rows_of(near)
-            if (more < 0).any():
-                raise IndexNotReady("The lexical index does not match the index's documents. "
-                                    "Run `bouncebot ingest` to rebuild it.")
+            more = index.rows_held(near)
             similarity[more] = np.maximum(similarity[more], cosines)
             known = set(pool)
             pool += [r for r in more if r not in known]
@@ -300,10 +293,7 @@ class HybridRetriever:
                          include=include)
         ids, distances = res["ids"][0], res["distances"][0]
         if index.knows_passages:
-            rows = index.rows_of(ids)
-            if (rows < 0).any():
-                raise IndexNotReady("The lexical index does not match the index's documents. "
-                                    "Run `bouncebot ingest` to rebuild it.")
+            rows = index.rows_held(ids)
             articles = index.articles_at(rows)
             texts = index.passage_keys(rows) if fetch > n else []
         else:
