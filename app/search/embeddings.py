@@ -235,10 +235,7 @@ class Embedder:
             session = self._sessions.get(precision)
             if session is None:
                 path = self._file(precision)
-                if not path.exists():
-                    from app.search.model_files import make_file
-
-                    make_file(self.model_dir, precision, path)
+                self._make_file(precision, path)
                 threads = max(1, self.threads)
                 if self._tokenizer is None:
                     self._tokenizer = _tokenizer()
@@ -250,16 +247,18 @@ class Embedder:
         """Make the model files the queries and documents will need, when missing (no session):
         ``bouncebot ingest`` calls it, so a server's first question does not quantise the query
         file (about 4 s). The files made, in order."""
-        made = []
         with self._lock:
-            for precision in dict.fromkeys((self.precision, self.query_precision)):
-                path = self._file(precision)
-                if not path.exists():
-                    from app.search.model_files import make_file
+            paths = [(p, self._file(p)) for p in dict.fromkeys((self.precision, self.query_precision))]
+            return [path for precision, path in paths if self._make_file(precision, path)]
 
-                    make_file(self.model_dir, precision, path)
-                    made.append(path)
-        return made
+    def _make_file(self, precision: str, path: Path) -> bool:
+        """Make the model file of ``precision`` at ``path`` when it is missing; whether it was made."""
+        if path.exists():
+            return False
+        from app.search.model_files import make_file
+
+        make_file(self.model_dir, precision, path)
+        return True
 
     def load(self) -> "Embedder":
         """Ready for queries (the session a warm answer uses); documents' session comes when first needed."""
