@@ -4,7 +4,7 @@ and ``python -m evals.bench --answer-only``.
 In-process, warm: a free-form answer beside the textbook LangChain
 pipeline's retrieval alone (the baseline, same model, one thread), for each
 mode (the index's precision / the query's: ``fp32/mixed`` is the default,
-``fp32/mixed``, ``fp32/int8``, ``int8/int8``): a question asked again (its vector
+``fp32/fp32``, ``fp32/int8``, ``int8/int8``): a question asked again (its vector
 cached) and a new one (in no cache: embedded for the search, and the focusing
 step's vector taken from the query cache when it was searched as typed). The
 calls are interleaved, question by question,

@@ -197,15 +197,21 @@ class Misses:
                 for k, v in res.items()}
 
 
-@pytest.mark.parametrize("rescore", [0, 20])
-def test_word_matches_the_vector_index_missed_get_their_cosine(tmp_path, rescore):
-    import numpy as np
-
+def two_dense_results(tmp_path):
+    """A retriever over RESCORE's passages among six other articles whose dense search returns two."""
     from .test_ranking_at_scale import others
 
     r = collection(tmp_path, RESCORE | others(6, shared_table=False))
     r.candidates = r.max_candidates = 2
     r.dense_overfetch = 1
+    return r
+
+
+@pytest.mark.parametrize("rescore", [0, 20])
+def test_word_matches_the_vector_index_missed_get_their_cosine(tmp_path, rescore):
+    import numpy as np
+
+    r = two_dense_results(tmp_path)
     r.lexical_rescore = rescore
     question = "how do I unsuppress an address once the mailbox works"
     want = r.embedder.embed_query(question)
@@ -222,11 +228,7 @@ def test_word_matches_the_vector_index_missed_get_their_cosine(tmp_path, rescore
 
 @pytest.mark.parametrize("floor", [1, 0])
 def test_a_word_match_farther_than_the_dense_results_is_rescored_without_the_floor(tmp_path, floor):
-    from .test_ranking_at_scale import others
-
-    r = collection(tmp_path, RESCORE | others(6, shared_table=False))
-    r.candidates = r.max_candidates = 2
-    r.dense_overfetch = 1
+    r = two_dense_results(tmp_path)
     r.rescore_floor = floor
     hits = {h.id: h for h in r.search("how do I unsuppress an address once the mailbox works", k=4).hits}
     assert hits["x2"].lexical > 0
