@@ -110,6 +110,7 @@ def ingest(settings: Settings, client, embedder, progress: bool = True, multilin
             _build_and_switch(settings, client, embedder, chunks, target, current, progress, multilingual, store, held)
         else:  # up to date; its lexical index perhaps written before each document's passage hash and article
             _write_lexical(settings, current.name, target, chunks, only_missing=True)
+            _write_body(settings, current.name, target, chunks, embedder, progress, only_missing=True)
         if up_to_date and multilingual is not None:  # perhaps built without them (BOUNCEBOT_MULTILINGUAL=off)
             _write_multilingual(settings, current.name, target, chunks, multilingual, progress, only_missing=True)
         _drop_old_versions(client, settings)
@@ -177,6 +178,7 @@ def _build_and_switch(settings, client, embedder, chunks, target, current, progr
         if still:
             raise IndexBuildFailed(where(settings), len(chunks) - still, len(chunks))
     _write_lexical(settings, name, target, chunks)  # before the switch: replicas find it ready
+    _write_body(settings, name, target, chunks, embedder, progress)
     if multilingual is not None:
         _write_multilingual(settings, name, target, chunks, multilingual, progress)
 
@@ -228,6 +230,23 @@ def _write_lexical(settings, name: str, target: str, chunks, only_missing: bool 
         import logging
 
         logging.getLogger(__name__).warning("the lexical index was not written (%s); replicas will build it", e)
+
+
+def _write_body(settings, name: str, target: str, chunks, embedder, progress: bool, only_missing: bool = False) -> None:
+    """The new version's passage body vectors (app.search.body), for a KB of several articles: the previous
+    version's for texts it held, embedded for the others. Not writing them is not fatal: a replica without
+    them ranks without their cap, and says so."""
+    from app.search.body import body_dir, several_articles, write_version
+
+    documents = [(c.id, c.text, c.metadata) for c in chunks]
+    if not several_articles(documents):
+        return
+    try:
+        write_version(body_dir(settings), name, target, documents, embedder, progress=progress, only_missing=only_missing)
+    except OSError as e:
+        import logging
+
+        logging.getLogger(__name__).warning("the passage body vectors were not written (%s)", e)
 
 
 def _write_multilingual(settings, name: str, target: str, chunks, encoder, progress: bool,

@@ -196,7 +196,7 @@ def _score(question: str, us: list[Unit], embed: Callable[[list[str]], Sequence]
     top = max(lexical, default=0.0)
     lex = [x / top if top > 0 else 0.0 for x in lexical]
     dense = [0.0] * n
-    if embed is not None and n:
+    if embed is not None and n > 1:  # one unit: nothing to choose between, whatever its cosine
         vectors = list(embed([question] + [u.text for u in us]))
         sims = _cosines(vectors[0], vectors[1:])
         lo, hi = min(sims), max(sims)

@@ -25,10 +25,12 @@ def facts(texts: list[str], codes: list[Code], analyse, articles: list[Article])
     """What the agent's messages hold that a support request asks for (newest first). ``analyse``
     is the code table's (cached) look-up; links into ``articles`` are no conversation link."""
     facts: dict = {}
-    article_urls = [a.url.split("#")[0].rstrip("/") for a in articles]
+    article_urls: tuple[str, ...] | None = None  # made on the first link (a help centre's thousands of URLs)
     for text in reversed(texts):
         links = [u.rstrip(".,;:!?") for u in _URL.findall(text)]
-        links = [u for u in links if not any(u.startswith(a) for a in article_urls)]  # the help article is no conversation
+        if links and article_urls is None:
+            article_urls = tuple(a.url.split("#")[0].rstrip("/") for a in articles)
+        links = [u for u in links if not u.startswith(article_urls)]  # the help article is no conversation
         if "link" not in facts and links:
             facts["link"] = links[0]
         if "email" not in facts:

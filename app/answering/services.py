@@ -131,6 +131,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
         def retriever() -> Retriever:
             from app.knowledge.chunks import chunk_articles
 
+            from app.search.body import body_dir
             from app.search.retrieval import HybridRetriever
             from app.search.chroma import fingerprint, open_collection
             from app.search.lexical import lexical_dir
@@ -145,7 +146,8 @@ def build(settings: Settings, *, embedder: Embedder | None = None, client=None,
                                        lexical_dir=lexical_dir(settings),
                                        multilingual=multilingual_embedder if settings.multilingual else None,
                                        multilingual_dir=multilingual_dir(settings),
-                                       multilingual_max_docs=settings.multilingual_max_docs)
+                                       multilingual_max_docs=settings.multilingual_max_docs,
+                                       body_dir=body_dir(settings))
 
             return guard.call("opening the index", open_index, timeout=settings.store_timeout * OPEN_TIMEOUT_FACTOR)
 

@@ -37,6 +37,7 @@ rebuilt, never read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -272,6 +273,7 @@ class _Builder:
         return arrays, names, info
 
 
+@functools.lru_cache(maxsize=1 << 16)  # an ingest asks twice per text: the lexical index, then the body vectors
 def passage_hash(text: str) -> int:
     """64 bits of a hash of ``ranking.passage_key(text)``: what makes two passages the same words."""
     from app.search.ranking import passage_key

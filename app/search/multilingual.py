@@ -35,7 +35,8 @@ import numpy as np
 
 from app.errors import IndexNotReady
 from app.search.chroma import fingerprint as _fingerprint
-from app.search.lexical import KEEP, _digest, _Lock, collection_documents, publish, published
+from app.search.lexical import KEEP, _Lock, collection_documents, publish, published  # noqa: F401  (KEEP: re-exported)
+from app.search.published import checks_out, kept_versions
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,7 @@ class Vectors:
         """Whether the matrix's file has the checksum its manifest gives (read
         once: opening checks the ids alone, so that it takes milliseconds)."""
         if self.pending is not None:
-            path, want = self.pending
-            try:
-                if _digest(path) != want:
-                    return False
-            except OSError:
+            if not checks_out(*self.pending):
                 return False
             self.pending = None
         return True
@@ -158,15 +155,7 @@ def load(path: Path, encoder: str | None = None, expected_ids: np.ndarray | None
 
 def _previous(folder: Path | None, encoder: str, skip: Path | None = None):
     """The vectors of the other versions kept in ``folder`` by the same encoder, newest first."""
-    if folder is None or not folder.is_dir():
-        return
-    entries = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p != skip),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in entries[:KEEP]:
-        try:
-            yield load(p, encoder)
-        except ValueError:
-            continue
+    return kept_versions(folder, lambda p: load(p, encoder), skip)
 
 
 def compute(documents, encoder, folder: Path | None = None, progress: bool = False, skip: Path | None = None,

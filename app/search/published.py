@@ -55,6 +55,28 @@ def published(path: Path, fmt, names: list[str], unchecked: tuple[str, ...] = ()
     return manifest
 
 
+def kept_versions(folder: Path | None, load, skip: Path | None = None):
+    """What ``load(path)`` reads of the other version folders kept in ``folder``, newest first (a
+    folder it refuses with ``ValueError`` skipped): where a new version takes unchanged vectors from."""
+    if folder is None or not folder.is_dir():
+        return
+    entries = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p != skip),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in entries[:KEEP]:
+        try:
+            yield load(p)
+        except ValueError:
+            continue
+
+
+def checks_out(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is readable and has this checksum (a mapped matrix checked on first use)."""
+    try:
+        return _digest(path) == sha256
+    except OSError:
+        return False
+
+
 def _digest(p: Path) -> str:
     with open(p, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

@@ -80,3 +80,18 @@ def test_a_broken_export_stops_ingest_with_the_file_and_article(tmp_path, two_ar
     page.write_text(page.read_text().replace('"title": ""', f'"title": "{TITLE}"'))
     r = run(["ingest"], env)  # the index was left as it was: nothing to add
     assert r.returncode == 0 and " 0 added" in r.stdout, r.stdout
+
+
+def test_each_passage_s_own_words_are_embedded_at_ingest_and_read_by_the_retriever(both, embedder):
+    """The body vectors (app.search.body) of a KB of several articles: written by ingest with the real
+    model, each the passage's words without its heading path, and read by the search's cap."""
+    import numpy as np
+
+    from app.search.lexical import passage_hash
+
+    r = both.answerer.retriever
+    assert r._body is not None and r._body.check()
+    got = r.collection.get(include=["documents"], limit=5)
+    q = np.asarray(embedder.embed_query("the customer's mailbox is full"), dtype=np.float32)
+    want = np.asarray(embedder.embed_documents(got["documents"]), dtype=np.float32) @ q
+    assert r._body.cosines([passage_hash(t) for t in got["documents"]], q) == pytest.approx(want, abs=1e-5)

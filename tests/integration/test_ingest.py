@@ -90,12 +90,17 @@ def test_edit_add_and_delete_articles_touch_exactly_their_chunks(kb_copy, make_s
     ingest(settings, client, CountingEmbedder(embedder), progress=False)
     original_ids, _ = state(client, settings)
 
-    # add a second article: only its chunks are embedded
+    # add a second article: only its chunks are embedded into the index; and, the KB holding several
+    # articles for the first time, each distinct passage's own words once (app.search.body)
     (kb_copy / "spf.md").write_text(EXTRA, encoding="utf-8")
     counting = CountingEmbedder(embedder)
     report = ingest(settings, client, counting, progress=False)
     assert report.added == 2 and report.removed == 0
-    assert all("SPF and DKIM" in t for t in counting.embedded)
+    assert all("SPF and DKIM" in t for t in counting.embedded[: report.added])
+    from app.search.ranking import passage_key
+
+    texts = index(client, settings).get(include=["documents"])["documents"]
+    assert sorted(counting.embedded[report.added :]) == sorted({passage_key(t): t for t in sorted(texts)}.values())
 
     # edit one section of the article: exactly one chunk replaced
     path = kb_copy / "common-email-delivery-errors.md"
@@ -105,6 +110,8 @@ def test_edit_add_and_delete_articles_touch_exactly_their_chunks(kb_copy, make_s
     report = ingest(settings, client, counting, progress=False)
     assert (report.added, report.removed) == (1, 1)
     assert "first try sending it again." in counting.embedded[0]
+    assert counting.embedded[1:] == [t for t in index(client, settings).get(include=["documents"])["documents"]
+                                     if "first try sending it again." in t]  # and its words alone, once
     ids, meta = state(client, settings)
     assert len(ids) == len(set(ids)) == report.chunks
     assert meta["fingerprint"] == kb_fingerprint(settings, embedder.name)
