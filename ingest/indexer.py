@@ -233,16 +233,15 @@ def _write_lexical(settings, name: str, target: str, chunks, only_missing: bool 
 
 
 def _write_body(settings, name: str, target: str, chunks, embedder, progress: bool, only_missing: bool = False) -> None:
-    """The new version's passage body vectors (app.search.body), for a KB of several articles: the previous
-    version's for texts it held, embedded for the others. Not writing them is not fatal: a replica without
-    them ranks without their cap, and says so."""
-    from app.search.body import body_dir, several_articles, write_version
+    """The new version's passage body vectors (app.search.body): the previous version's for texts it
+    held, embedded for the others. Written for one article too (never read then), so that the KB's
+    second article costs its own texts only. Not writing them is not fatal: a replica without them
+    ranks without their cap, and says so."""
+    from app.search.body import body_dir, write_version
 
-    documents = [(c.id, c.text, c.metadata) for c in chunks]
-    if not several_articles(documents):
-        return
     try:
-        write_version(body_dir(settings), name, target, documents, embedder, progress=progress, only_missing=only_missing)
+        write_version(body_dir(settings), name, target, [(c.id, c.text, c.metadata) for c in chunks], embedder,
+                      progress=progress, only_missing=only_missing)
     except OSError as e:
         import logging
 

@@ -10,9 +10,10 @@ passage, it cannot make it relevant. One article's knowledge base never reads th
 
 One row per distinct text, keyed by the lexical index's ``passage`` hash (the same words: one
 vector), kept per index version beside the lexical index (``<index dir>/body``; with a Chroma
-server ``<model dir>/../body/<server>``), written by ``bouncebot ingest`` for knowledge bases of
-several articles (a text a previous version held takes its vector from that version's file: at
-10,000 articles 43,000 documents hold 13,500 texts, two minutes to embed once), published whole or
+server ``<model dir>/../body/<server>``), written by ``bouncebot ingest`` (a text a previous
+version held takes its vector from that version's file: at 10,000 articles 43,000 documents hold
+13,500 texts, two minutes to embed once; one article's 15 passages too, so that its second
+article costs only its own), published whole or
 not at all (``app.search.published``) and memory-mapped when the index is opened; the matrix's
 checksum is read on the first search that needs it. A version without them (an index written
 before them, a replica on another machine before an ingest there) ranks without the cap, and logs
@@ -54,19 +55,6 @@ def cache_key(name: str, fingerprint: str, encoder: str) -> str:
 
 def encoder_id(embedder) -> str:
     return str(getattr(embedder, "name", type(embedder).__name__))
-
-
-def several_articles(documents) -> bool:
-    """Whether ``documents`` ((id, text, metadata)) come from more than one article: only then are
-    the vectors read."""
-    from app.search.ranking import article_of
-
-    seen = set()
-    for _, _, meta in documents:
-        seen.add(article_of(meta or {}))
-        if len(seen) > 1:
-            return True
-    return False
 
 
 @dataclass
