@@ -99,6 +99,7 @@ class Answerer:
         self.max_history_turns = max_history_turns
         self.support_email = support_email
         self.articles = articles  # the KB version this answerer answers from (the LLM mode's prefix reads it)
+        self._kb_articles = len(articles) if articles else 1  # how "I don't know" names what it answers from
         self.conversation = Conversation(table, articles, render.step_pattern())
 
     @property
@@ -182,7 +183,7 @@ class Answerer:
         else:  # a follow-up about the section the conversation was on
             decided = Answer(question=question, answer="", answered=True, intent="follow_up",
                              sources=[_section_source(reading.topic)], limits=Limits.of(analysis.limits))
-        decided.answer = render.markdown(decided, small_talk=reading.small_talk)
+        decided.answer = render.markdown(decided, small_talk=reading.small_talk, articles=self._kb_articles)
         return decided
 
     def stream_ask(self, question: str, history=None):
@@ -224,7 +225,7 @@ class Answerer:
             notices=notices, support=support, other_article=other,
             intent="question" if reading is None else reading.intent, message_kind=analysis.kind,
         )
-        decided.answer = render.markdown(decided)
+        decided.answer = render.markdown(decided, articles=self._kb_articles)
         return decided
 
     def _passages(self, question: str, kinds: tuple[str, ...] | None) -> tuple[list[Source], str | None]:

@@ -74,8 +74,9 @@ def step_pattern() -> str:
     return p
 
 
-def markdown(answer: Answer, small_talk: str | None = None) -> str:
-    """The Markdown ``answer`` of a decided answer.
+def markdown(answer: Answer, small_talk: str | None = None, articles: int = 1) -> str:
+    """The Markdown ``answer`` of a decided answer; ``articles``: how many the KB answers from (its
+    "I don't know" and support lines say "the article" for one, the help centre's articles for more).
 
     Small talk, drafts, hand-offs and follow-ups have their own shapes (``_conversation``);
     the rest is the single-turn answer:
@@ -87,7 +88,7 @@ def markdown(answer: Answer, small_talk: str | None = None) -> str:
     support section (codes, no passage)."""
     if answer.intent != "question" and (answer.intent != "follow_up" or any(c.from_history for c in answer.codes)
                                         or not answer.codes):
-        return _conversation(answer, small_talk)
+        return _conversation(answer, small_talk, articles)
     parts = render_bounce.lead(answer.message_kind, answer.recipients)
     parts += [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
     caps = [n.text for kind in CAPS for n in answer.notices if n.kind == kind]
@@ -100,9 +101,9 @@ def markdown(answer: Answer, small_talk: str | None = None) -> str:
                          else WORDING["passages_intro"].format(article=answer.sources[0].article))
             parts += [_passage(s) for s in answer.sources]
         elif not answer.codes:
-            parts.append(_dont_know(answer))
+            parts.append(_dont_know(answer, articles))
         elif answer.support is not None:
-            parts.append(_support(answer.support))
+            parts.append(_support(answer.support, articles))
     return "\n\n".join(parts)
 
 
@@ -151,16 +152,18 @@ def _passage(s: Source) -> str:
     return quote(quoted) + "\n\n" + WORDING["citation"].format(article=s.article, section=s.section, url=s.url)
 
 
-def _support(s: Support) -> str:
-    return WORDING["support_intro"].format(section=s.section, url=s.url) + "\n\n" + quote(s.text)
+def _support(s: Support, articles: int = 1) -> str:
+    intro = WORDING["support_intro" if articles <= 1 else "support_intro_many"]
+    return intro.format(section=s.section, url=s.url, article=s.article) + "\n\n" + quote(s.text)
 
 
-def _dont_know(answer: Answer) -> str:
+def _dont_know(answer: Answer, articles: int = 1) -> str:
     s = answer.support
-    text = WORDING["dont_know"].format(article=s.article if s else FALLBACK_ARTICLE)
+    text = (WORDING["dont_know"].format(article=s.article if s else FALLBACK_ARTICLE) if articles <= 1
+            else WORDING["dont_know_many"].format(count=f"{articles:,}"))
     if answer.other_article:
         text += " " + WORDING["other_article"].format(title=answer.other_article)
-    return text + ("\n\n" + _support(s) if s else "")
+    return text + ("\n\n" + _support(s, articles) if s else "")
 
 
 def fenced(text: str) -> str:
@@ -169,7 +172,7 @@ def fenced(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def _conversation(answer: Answer, small_talk: str | None) -> str:
+def _conversation(answer: Answer, small_talk: str | None, articles: int = 1) -> str:
     if answer.intent == "small_talk":  # small_talk: greeting, thanks or help (the opening line)
         return small_talk_text(small_talk)
     if answer.intent == "draft":
@@ -181,7 +184,7 @@ def _conversation(answer: Answer, small_talk: str | None) -> str:
         parts.append(WORDING["from_history"].format(codes=", ".join(f"**{c.code}**" for c in answer.codes)))
         parts += [_exact(c) if c.match == "exact" else _untabled(c) for c in answer.codes]
         if not answer.exact and answer.support is not None:
-            parts.append(_support(answer.support))
+            parts.append(_support(answer.support, articles))
         return "\n\n".join(parts)
     for s in answer.sources:  # a section continued: the whole of it, or the next step of its list
         parts.append(WORDING["topic_from_history"].format(section=s.section, url=s.url))

@@ -179,7 +179,8 @@ def _script_json(data) -> str:
 # ``draft:`` and ``handoff:`` blocks, and the ``widget:`` block.
 SHARED_WORDING = ("meaning_label", "action_label", "not_in_table", "general_heading", "general_action_label",
                   "basis_labels", "no_general", "related_line", "passages_intro", "passages_intro_after_codes",
-                  "dont_know", "other_article", "support_intro", "severity_labels", "labels", "verdict",
+                  "dont_know", "dont_know_many", "other_article", "support_intro", "support_intro_many",
+                  "severity_labels", "labels", "verdict",
                   "message_kinds")
 # The conversation's shared labels (drafts, hand-offs): sent when the file has them.
 SHARED_CONVERSATION_WORDING = ("draft", "handoff")
@@ -221,6 +222,7 @@ def panel_config(services, articles, wording: dict | None = None) -> dict:
     labels, _ = widget_labels(wording)
     return {
         "article": articles[0].title if articles else "",
+        "articles": len(articles) if articles else 1,  # more than one: "I don't know" names the help centre's
         "labels": labels,
         "examples": list(data_file("app.web", "examples.yaml"))[:3],
         "stream": streams_tokens(services.answerer),  # the language-model mode: ask for the stream of tokens

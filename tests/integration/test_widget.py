@@ -159,8 +159,9 @@ def test_panel_config_is_data_not_markup(http):
     page = http.get("/widget").text
     config = served_config(page)
     # no "rows", no "support": answers say what they cite; "stream": whether answers stream (LLM mode)
-    assert set(config) == {"article", "labels", "examples", "stream"}
-    assert config["article"] == "Common Email Delivery Errors"
+    # "articles": how many the KB holds (more than one: the refusal names the help centre's, not one article)
+    assert set(config) == {"article", "articles", "labels", "examples", "stream"}
+    assert config["article"] == "Common Email Delivery Errors" and config["articles"] == 1
     for meaning, action in SEED_ROWS.values():  # the panel is not sent the table
         assert meaning not in page and action not in page
     assert "{{" not in page  # every text of the page was filled in

@@ -109,6 +109,19 @@ def test_a_refusal_says_it_does_not_know_names_the_other_article_and_quotes_supp
                               "> Write to us.\n>\n> - with the link"])
 
 
+@pytest.mark.parametrize("articles,count", [(2, "2"), (10001, "10,001")])
+def test_a_refusal_from_a_kb_of_several_articles_names_the_help_centre_not_one_article(articles, count):
+    md = markdown(answer(support=SUPPORT), articles=articles)
+    assert md == "\n\n".join([W["dont_know_many"].format(count=count),
+                                W["support_intro_many"].format(section="Need help?", url=URL + "-help",
+                                                               article="Delivery Errors"),
+                                "> Write to us.\n>\n> - with the link"])
+    assert "Delivery Errors* does not answer" not in md and "I only answer from it" not in md
+    # the codes alone (no passage): the support line names its article too
+    coded = markdown(answer(codes=[untabled()], support=SUPPORT), articles=articles)
+    assert W["support_intro_many"].format(section="Need help?", url=URL + "-help", article="Delivery Errors") in coded
+
+
 def test_a_refusal_without_a_support_section_is_the_sentence_alone():
     assert markdown(answer()) == W["dont_know"].format(article=render.FALLBACK_ARTICLE)
 

@@ -154,7 +154,9 @@
 
   function supportBox(parent, s) {
     var box = el("div", "support");
-    box.appendChild(fill(el("p"), "support_intro", { section: link(s.section, s.url) }));
+    box.appendChild(P.articles > 1
+      ? fill(el("p"), "support_intro_many", { section: link(s.section, s.url), article: el("em", null, s.article) })
+      : fill(el("p"), "support_intro", { section: link(s.section, s.url) }));
     box.appendChild(markdown(el("blockquote"), s.text));
     parent.appendChild(box);
   }
@@ -326,7 +328,9 @@
     if (a.answered === false) {
       if (!codes.length) { // the article has no answer: say so, and name the article it seems to belong to
         var no = el("div", "dont-know");
-        no.appendChild(fill(el("p"), "dont_know", { article: el("em", null, (a.support && a.support.article) || article) }));
+        no.appendChild(P.articles > 1
+          ? fill(el("p"), "dont_know_many", { count: String(P.articles).replace(/\B(?=(\d{3})+(?!\d))/g, ",") })
+          : fill(el("p"), "dont_know", { article: el("em", null, (a.support && a.support.article) || article) }));
         if (a.other_article) no.appendChild(fill(el("p", "other-article"), "other_article", { title: el("em", null, a.other_article) }));
         bubble.appendChild(no);
       }

@@ -28,6 +28,7 @@
     return typeof v === "string" ? v : "";
   }
   var article = config.article || "";
+  var articles = config.articles || 1; // more than one: "I don't know" and the support line name the help centre's
 
   // ------------------------------------------------------------------ DOM helpers (text only)
 
@@ -131,6 +132,7 @@
   P.params = params;
   P.L = L;
   P.article = article;
+  P.articles = articles;
   P.t = t;
   P.fmt = fmt;
   P.fill = fill;

@@ -50,3 +50,18 @@ def test_a_code_two_articles_table_shows_both_rows_each_cited(host2, two_article
     links = card.locator(".row-cite a")
     expect(links).to_have_text([f"{REAL} › {rows[0].section}", f"{QUOTAS} › {rows[1].section}"])
     expect(links.nth(1)).to_have_attribute("href", rows[1].url)
+
+
+def test_a_refusal_names_the_help_centre_s_articles_not_one_of_them(host2, two_article_services, page: Page):
+    from app.answering.render import WORDING
+
+    question = "What's the weather in Paris tomorrow?"
+    want = two_article_services.answerer.ask(question)
+    assert not want.answered and "help-centre articles" in want.answer  # the Markdown says it too
+    page.goto(f"{host2.url}/")
+    open_with_keyboard(page)
+    answer = ask(page, question)
+    n = len(two_article_services.answerer.articles)
+    expect(answer).to_contain_text(WORDING["dont_know_many"].format(count=n))
+    expect(answer).not_to_contain_text("I only answer from it")
+    expect(answer.locator(".support p").first).to_contain_text(f"of {want.support.article} says")
