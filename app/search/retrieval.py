@@ -183,7 +183,8 @@ class HybridRetriever:
             dense_rows = dense_rows[keep]
         best_similarity = max(dense.values(), default=0.0)
 
-        raw = index.scores(tokenize(query))
+        words = tokenize(query)  # BM25's and the headings' rule's
+        raw = index.scores(words)
         positive = raw > 0
         lexical = np.zeros(len(raw))
         half = self._lexical_half(len(index))
@@ -197,7 +198,8 @@ class HybridRetriever:
                           min(dense.values(), default=0.0) if self.rescore_floor else -1.0)
         capped = spread and vector.space == "minilm" and self._body_ready()
         if capped:  # a heading may lift a passage's cosine, not make it: at most its body's own plus a margin
-            self._cap_by_body(np.flatnonzero(chosen & (similarity != 0)), similarity, vector)
+            self._body.cap(np.flatnonzero(chosen & (similarity != 0)), index.passage, similarity, vector,
+                           self.body_margin)
         rows = np.flatnonzero(chosen)
         fused = w * similarity[rows] + (1 - w) * lexical[rows]
         ranked = rows[np.lexsort((rows, index.order[rows], -fused))]  # ties: the article's order
@@ -215,7 +217,7 @@ class HybridRetriever:
                 holders.setdefault(key, set()).add(art)
             pool = [r for j, r in enumerate(pool) if keys[j] not in keys[:j]]
         if spread and self.heading_shared:
-            self._share_headings(query, pool, docs, lexical, half)
+            self._share_headings(words, pool, docs, lexical, half)
         heard = self._top_article(pool, docs, similarity, lexical, w, holders)
         for first in heard if vector.space == "minilm" and self.article_dense else ():
             # Stage two: the best-supported article's own nearest passages, as its dense search alone
@@ -225,13 +227,13 @@ class HybridRetriever:
             more = index.rows_held(near)
             similarity[more] = np.maximum(similarity[more], cosines)
             if capped:
-                self._cap_by_body(more, similarity, vector)
+                self._body.cap(more, index.passage, similarity, vector, self.body_margin)
             known = set(pool)
             pool += [r for r in more if r not in known]
             own = self.alone.get(first)[1]
             docs = {**docs, **{i: own[i] for i in near if i not in docs}}
             if self.heading_shared:
-                self._share_headings(query, pool, docs, lexical, half)
+                self._share_headings(words, pool, docs, lexical, half)
         ids = [index.id_at(r) for r in pool]
         scores = [float(w * similarity[r] + (1 - w) * lexical[r]) for r in pool]
         order = article_order(scores, [article_of(docs[i][1]) for i in ids], self.article_support,
@@ -258,10 +260,6 @@ class HybridRetriever:
             return False
         return True
 
-    def _cap_by_body(self, rows, similarity, vector) -> None:
-        if self._body is not None:
-            self._body.cap(rows, self.lexical.passage, similarity, list(vector), self.body_margin)
-
     def _read_article(self, where: dict) -> tuple[list, list, list]:
         """An article's (ids, texts, metadatas, vectors), in the order the store holds them: by id when the
         lexical index knows each document's article (a filter on metadata took 8 ms at 43,000 documents)."""
@@ -284,14 +282,14 @@ class HybridRetriever:
 
         rescore(self.lexical, get, chosen, lexical, similarity, vector, self.lexical_rescore, floor)
 
-    def _share_headings(self, query: str, pool, docs: dict, lexical, half: float) -> None:
+    def _share_headings(self, words: list[str], pool, docs: dict, lexical, half: float) -> None:
         """``lexical`` (this search's array) for the passages of ``pool`` with their headings' words
         shared out among the articles whose heading paths hold them (``ranking.heading_shared_bm25``)."""
         ids = [self.lexical.id_at(r) for r in pool]
         kept = self.__dict__.setdefault("_heading_words", {})  # id: (heading's words, passage's words)
         if len(kept) > self.document_cache:
             kept.clear()
-        raw = heading_shared_scores(self.lexical, tokenize(query), pool, ids, docs, kept)
+        raw = heading_shared_scores(self.lexical, words, pool, ids, docs, kept)
         for r, x in zip(pool, raw):
             lexical[r] = x / (x + half) if x > 0 else 0.0
 
