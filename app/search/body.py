@@ -132,8 +132,10 @@ def compute(documents, embedder, folder: Path | None = None, progress: bool = Fa
     matrix: np.ndarray | None = None
     have = np.zeros(len(keys), dtype=bool)
     for prev in _previous(folder, encoder_id(embedder), skip):
-        if have.all() or not len(prev):
+        if have.all():
             break
+        if not len(prev):  # nothing to take; an older version may hold them
+            continue
         if matrix is None:
             matrix = np.zeros((len(keys), prev.matrix.shape[1]), dtype=DTYPE)
         pos = np.minimum(np.searchsorted(prev.keys, keys), len(prev.keys) - 1)

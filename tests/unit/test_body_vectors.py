@@ -58,6 +58,20 @@ def test_a_new_version_embeds_only_texts_no_kept_version_holds(tmp_path):
     assert np.array_equal(v2.keys, fresh.keys) and np.allclose(v2.matrix, fresh.matrix)
 
 
+def test_an_empty_kept_version_does_not_stop_reuse_from_older_ones(tmp_path):
+    import os
+    import time
+
+    enc = CountingEncoder()
+    old = write(tmp_path, "v1", {"a": "bounce list"}, enc)
+    empty = write(tmp_path, "v2", {}, enc)
+    os.utime(old, (time.time() - 60, time.time() - 60))  # v2 is the newest kept version
+    os.utime(empty, (time.time() - 30, time.time() - 30))
+    enc.embedded.clear()
+    write(tmp_path, "v3", {"a": "bounce list"}, enc)
+    assert enc.embedded == []  # taken from v1, past the empty v2
+
+
 def test_another_encoders_vectors_are_never_reused(tmp_path):
     write(tmp_path, "v1", {"a": "bounce list"}, CountingEncoder("one"))
     other = CountingEncoder("two")
