@@ -261,18 +261,25 @@ class Answerer:
 
     def _sentence_vectors(self):
         """The embedder's ``embed_documents`` with a cache: the article's sentences are embedded
-        once, so focusing a passage costs one embedding (the question's) after the first time."""
+        once, so focusing a passage costs one embedding (the question's) after the first time;
+        among many articles they are read from the index version's stored unit vectors instead."""
         embed = getattr(getattr(self.retriever, "embedder", None), "embed_documents", None)
         if embed is None:
             return None
         cache = self.__dict__.setdefault("_vector_cache", {})
+        stored = getattr(self.retriever, "unit_vectors", None)
 
         def cached(texts: list[str]):
             missing = [t for t in dict.fromkeys(texts) if t not in cache]
             if missing:
                 if len(cache) > SENTENCE_CACHE:
                     cache.clear()
-                cache.update(zip(missing, embed(missing)))
+                # the question, and units this index version holds no vector of (``bouncebot ingest``
+                # embeds every passage's units among several articles), are embedded here
+                found = dict(zip(missing, stored(missing))) if stored is not None else {}
+                todo = [t for t in missing if found.get(t) is None]
+                cache.update(zip(todo, embed(todo)) if todo else ())
+                cache.update((t, v) for t, v in found.items() if v is not None)
             return [cache[t] for t in texts]
 
         return cached

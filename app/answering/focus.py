@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from app.knowledge.units import cut
 from app.search.text import tokenize
 
 __all__ = ["focus", "focus_many", "units", "MAX_WORDS", "KEEP_SHARE"]
@@ -43,8 +44,6 @@ NEXT_SHARE = 0.2  # the sentence after a quoted one goes with it when it scores 
 EMBED_WEIGHT = 0.3  # share of the dense similarity in a unit's score, when an embedder is given
 LIST_BONUS = 0.35  # a what-to-do question that lands on a list: the list is the answer
 
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(\[]?[A-Z0-9])")
 # A sentence that cannot stand alone: it points back at the one before it.
 _LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|they|such|for example|for instance|also|otherwise|then|"
                          r"in (?:this|that|that) case|when this|if so|if not)\b", re.I)
@@ -53,7 +52,6 @@ _LEAD_IN_LEANS = 6  # a lead-in of at most this many words ("If the error contin
 _WHAT_TO_DO = re.compile(r"\b(?:options?|steps?|tips?|checks?|check on|try|fix|troubleshoot\w*|include|"
                          r"what (?:now|next|else)|now what|what (?:should|can|do|must) (?:i|we|you)|"
                          r"how (?:do|can|should|would) (?:i|we|you))\b", re.I)
-_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|no)\.$", re.I)
 
 
 @dataclass
@@ -76,36 +74,10 @@ class _Group:
 
 # ------------------------------------------------------------------ cutting a passage into units
 
-def _sentences(paragraph: str) -> list[str]:
-    parts: list[str] = []
-    for piece in _SENTENCE_END.split(paragraph.strip()):
-        if parts and _ABBREVIATIONS.search(parts[-1]):
-            parts[-1] = f"{parts[-1]} {piece}"
-        else:
-            parts.append(piece)
-    return [p for p in parts if p]
-
-
 def units(passage: str) -> tuple[list[Unit], list[str]]:
-    """The passage's units and each block's kind ("paragraph", "list", "whole")."""
-    blocks = [b for b in re.split(r"\n[ \t]*\n", passage.replace("\r\n", "\n").strip()) if b.strip()]
-    out: list[Unit] = []
-    kinds: list[str] = []
-    for bi, block in enumerate(blocks):
-        lines = [line for line in block.split("\n") if line.strip()]
-        if all(_ITEM.match(line) for line in lines):
-            kinds.append("list")
-            out += [Unit(line.rstrip(), bi, "item") for line in lines]
-        elif all(line.lstrip().startswith("|") for line in lines) or (len(lines) == 1 and lines[0].startswith("#")):
-            kinds.append("whole")  # a table (its rows verbatim, always) or a heading
-            out.append(Unit(block.strip(), bi, "whole"))
-        elif len(lines) > 1 and all(_ITEM.match(line) for line in lines[1:]) and lines[0].rstrip().endswith(":"):
-            kinds.append("list")  # a lead-in line with its list in the same block
-            out.append(Unit(lines[0].rstrip(), bi, "lead-in"))
-            out += [Unit(line.rstrip(), bi, "item") for line in lines[1:]]
-        else:
-            kinds.append("paragraph")
-            out += [Unit(s, bi, "sentence") for s in _sentences(" ".join(line.strip() for line in lines))]
+    """The passage's units (``app.knowledge.units``) and each block's kind ("paragraph", "list", "whole")."""
+    cuts, kinds = cut(passage)
+    out = [Unit(text, block, kind) for text, block, kind in cuts]
     for u in out:
         u.words = len(u.text.split())
     return out, kinds

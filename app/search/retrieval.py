@@ -250,6 +250,15 @@ class HybridRetriever:
             answering = max(float(similarity[r]) for r, i in zip(pool, ids) if article_of(docs[i][1]) == own)
         return SearchResult(hits, best_similarity, vector, answering)
 
+    def unit_vectors(self, texts: list[str]) -> list:
+        """The stored vector of each of a passage's units (``app.knowledge.units``), None where this
+        version's body vectors lack it (or there are none: one article, or not written here)."""
+        if self._body is None or not self._body.units or not self._body_ready():
+            return [None] * len(texts)
+        from app.search.body import unit_key
+
+        return self._body.vectors([unit_key(t) for t in texts])
+
     def _body_ready(self) -> bool:
         """Whether this search may cap cosines by the body vectors (their checksum read the first time)."""
         if self._body is None or self.body_margin <= 0:

@@ -50,10 +50,14 @@ def kb_ids(settings, embedder) -> list[str]:
 
 
 def body_texts(chunks) -> list[str]:
-    """What a first ``app.search.body`` write embeds for ``chunks``: each distinct passage text once."""
+    """What a first ``app.search.body`` write embeds for ``chunks``: each distinct passage text once,
+    and each distinct unit (sentence, list item) of the passages that are not table rows."""
+    from app.knowledge.units import unit_texts
     from app.search.ranking import passage_key
 
-    return sorted({passage_key(c.text): c.text for c in sorted(chunks, key=lambda c: c.id, reverse=True)}.values())
+    passages = {passage_key(c.text): c.text for c in sorted(chunks, key=lambda c: c.id, reverse=True)}
+    units = dict.fromkeys(u for c in chunks if c.metadata.get("kind") != "row" for u in unit_texts(c.text))
+    return sorted([*passages.values(), *units])
 
 
 def index_ids(col) -> list[str]:

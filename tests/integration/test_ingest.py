@@ -9,6 +9,7 @@ import pytest
 from app.errors import MalformedArticle
 from app.search.chroma import fingerprint, make_client, open_collection
 from app.knowledge.chunks import chunk_articles
+from app.knowledge.units import unit_texts
 from ingest.indexer import ingest, kb_fingerprint
 from app.knowledge.articles import load_articles
 
@@ -90,15 +91,15 @@ def test_edit_add_and_delete_articles_touch_exactly_their_chunks(kb_copy, make_s
     ingest(settings, client, CountingEmbedder(embedder), progress=False)
     original_ids, _ = state(client, settings)
 
-    # add a second article: only its chunks are embedded (into the index, then their own words alone:
-    # app.search.body)
+    # add a second article: only its chunks are embedded (into the index, then their own words alone
+    # and their sentences and list items: app.search.body)
     (kb_copy / "spf.md").write_text(EXTRA, encoding="utf-8")
     counting = CountingEmbedder(embedder)
     report = ingest(settings, client, counting, progress=False)
     assert report.added == 2 and report.removed == 0
     assert all("SPF and DKIM" in t for t in counting.embedded[: report.added])
     added = index(client, settings).get(where={"article_path": "spf.md"}, include=["documents"])["documents"]
-    assert sorted(counting.embedded[report.added :]) == sorted(added)
+    assert sorted(counting.embedded[report.added :]) == sorted(added + [u for t in added for u in unit_texts(t)])
 
     # edit one section of the article: exactly one chunk replaced
     path = kb_copy / "common-email-delivery-errors.md"
@@ -108,8 +109,9 @@ def test_edit_add_and_delete_articles_touch_exactly_their_chunks(kb_copy, make_s
     report = ingest(settings, client, counting, progress=False)
     assert (report.added, report.removed) == (1, 1)
     assert "first try sending it again." in counting.embedded[0]
-    assert counting.embedded[1:] == [t for t in index(client, settings).get(include=["documents"])["documents"]
-                                     if "first try sending it again." in t]  # and its words alone, once
+    edited = [t for t in index(client, settings).get(include=["documents"])["documents"] if "first try sending it again." in t]
+    # and its words alone, once, and its one new sentence (the others' vectors are the old version's)
+    assert sorted(counting.embedded[1:]) == sorted(edited + [u for u in unit_texts(edited[0]) if "it again" in u])
     ids, meta = state(client, settings)
     assert len(ids) == len(set(ids)) == report.chunks
     assert meta["fingerprint"] == kb_fingerprint(settings, embedder.name)
@@ -188,7 +190,9 @@ def test_a_reader_of_the_previous_version_keeps_its_lines_through_an_ingest(kb_c
     got = after.get(include=["metadatas"])
     new_lines = dict(zip(got["ids"], (m["line"] for m in got["metadatas"])))
     moved = [i for i in old_lines if i in new_lines and old_lines[i] != new_lines[i]]
-    # the edited section alone (its search text, then its words: app.search.body): the moved ones keep their vectors
-    assert moved and len(counting.embedded) == 2 and all("A new paragraph." in t for t in counting.embedded)
+    # the edited section alone (its search text, then its words and its one new sentence: app.search.body):
+    # the moved ones keep their vectors
+    assert moved and len(counting.embedded) == 3 and all("A new paragraph." in t for t in counting.embedded)
+    assert "A new paragraph." in counting.embedded
     again = before.get(ids=moved, include=["metadatas"])
     assert [m["line"] for m in again["metadatas"]] == [old_lines[i] for i in again["ids"]]

@@ -206,7 +206,8 @@ def test_ingest_writes_them_from_the_first_article_on_and_reuses_them(tmp_path):
     e = Counting()
     settings, col, report = _ingest(tmp_path, kb, e)
     vectors = body.try_open(col, body.body_dir(settings), e)
-    assert vectors is not None and vectors.check() and 0 < len(vectors) <= report.chunks
+    assert vectors is not None and vectors.check() and 0 < len(vectors) - vectors.units <= report.chunks
+    assert vectors.units > 0  # the passages' sentences and list items, for focusing answers
     assert len(e.texts) == report.chunks + len(vectors)  # the index's search texts, then each distinct text
     _second_article(kb)  # a second article: its own texts only
     e.texts.clear()
