@@ -34,6 +34,7 @@ __all__ = [
 FALLBACK_ARTICLE = "Common Email Delivery Errors"  # named in "I don't know" when the KB has no support section
 # The caps are said together, recipients first, in one paragraph after the codes.
 CAPS = ("recipients_capped", "codes_capped")
+HOLDERS_SHOWN = 3  # articles cited by name for a row several tables hold word for word (panel-answer.js too)
 NOTICE_WORDING = {"recipients_capped": "limits_recipients", "codes_capped": "limits_codes",
                   "search_unavailable": "search_unavailable"}
 
@@ -121,15 +122,40 @@ def _exact(c: Code) -> str:
     via = WORDING["exact_via"].format(table_row=table_row(row.code)) if c.code != row.code and all(
         r.code == row.code for r in rows) else ""
     if len(rows) > 1:  # several articles' tables hold the code: each row whole, with its own citation
-        head = WORDING["exact_rows_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
-                                                    count=len(rows))
-        return "\n\n".join([head] + [
-            WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url,
-                                             table_row=table_row(r.code)) + "\n\n"
-            + quote(_table_words(None, r.meaning, r.action)) for r in rows])
+        groups = same_words(rows)
+        key = ("exact_rows_heading" if len(groups) == len(rows) else
+               "exact_rows_same_heading" if len(groups) == 1 else "exact_rows_grouped_heading")
+        head = WORDING[key].format(code=c.code, via=via, severity_label=severity_label(c.severity),
+                                   count=len(rows), wordings=len(groups))
+        return "\n\n".join([head] + [_row_from(g) + "\n\n" + quote(_table_words(None, g[0].meaning, g[0].action))
+                                      for g in groups])
     head = WORDING["exact_heading"].format(code=c.code, via=via, severity_label=severity_label(c.severity),
                                            section=row.section, url=row.url)
     return head + "\n\n" + quote(_table_words(None, row.meaning, row.action))
+
+
+def same_words(rows: list) -> list[list]:
+    """``rows`` in groups of the same words (code, meaning and action), in the order each first comes:
+    a row a hundred articles' tables hold word for word is quoted once, with their citations."""
+    groups: dict[tuple[str, str, str], list] = {}
+    for r in rows:
+        groups.setdefault((r.code, r.meaning, r.action), []).append(r)
+    return list(groups.values())
+
+
+def _row_from(group: list) -> str:
+    """Where a row's words are from: its table's citation, or (the same words in several tables) the
+    first ``HOLDERS_SHOWN`` of them and how many more."""
+    r = group[0]
+    if len(group) == 1:
+        return WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url,
+                                                table_row=table_row(r.code))
+    cites = ", ".join(f"[{LABELS['source_link'].format(article=h.article or '', section=h.section)}]({h.url})"
+                      for h in group[:HOLDERS_SHOWN])
+    more = len(group) - HOLDERS_SHOWN
+    if more > 0:
+        cites += " " + LABELS["row_holders_more"].format(count=more)
+    return LABELS["row_holders"].format(count=len(group), table_row=table_row(r.code), citations=cites)
 
 
 def _untabled(c: Code) -> str:
@@ -260,8 +286,16 @@ def lookup_text(lookup: Lookup) -> str:
                 lines.append(cli["exact_rows"].format(code=c.code, count=len(rows), severity_label=severity))
             else:
                 lines.append(cli["exact"].format(code=c.code, table_row=table_row(c.row.code), severity_label=severity))
-            for r in rows:
-                if len(rows) > 1:
+            for g in same_words(rows):  # the same words in several tables: once, with the first few of them
+                r = g[0]
+                if len(g) > 1:
+                    cites = ", ".join(cli["holder"].format(article=h.article or "", section=h.section, url=h.url)
+                                      for h in g[:HOLDERS_SHOWN])
+                    if len(g) > HOLDERS_SHOWN:
+                        cites += " " + LABELS["row_holders_more"].format(count=len(g) - HOLDERS_SHOWN)
+                    lines.append("  " + LABELS["row_holders"].format(count=len(g), table_row=table_row(r.code),
+                                                                     citations=cites))
+                elif len(rows) > 1:
                     lines.append(cli["row_from"].format(article=r.article or "", section=r.section, url=r.url,
                                                         table_row=table_row(r.code)))
                 lines.append(cli["meaning"].format(meaning_label=WORDING["meaning_label"], meaning=r.meaning))

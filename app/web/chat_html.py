@@ -19,7 +19,8 @@ from __future__ import annotations
 import html
 
 from app.answering.contract import Answer, Code, Recipient, Source
-from app.answering.render import LABELS, WORDING, basis_label, plain, recipient_code, severity_label, table_row
+from app.answering.render import (HOLDERS_SHOWN, LABELS, WORDING, basis_label, plain, recipient_code, same_words,
+                                  severity_label, table_row)
 from app.answering.render_bounce import (badges, evidence_label, kind_sentence, one_line, reason_sentence,
                                          recipients_label, retry_sentence)
 
@@ -69,7 +70,9 @@ def _card(c: Code) -> str:
         cited = c.rows or [r]  # every row holding the code (several articles' tables), each cited, never merged
         one_code = all(x.code == r.code for x in cited)  # else each row names its own (550-5.7.1, 554-5.7.1)
         via = f' <span class="bb-via">{_e(table_row(r.code))}</span>' if r.code != c.code and one_code else ""
-        words = "".join((_row_cite(x) if len(cited) > 1 else "") + _words(x.meaning, x.action) for x in cited)
+        # the same words in several tables: quoted once, with the first few of them (render.same_words)
+        words = "".join((_holders(g) if len(g) > 1 else _row_cite(g[0]) if len(cited) > 1 else "")
+                        + _words(g[0].meaning, g[0].action) for g in same_words(cited))
         return (f'<div class="bb-card bb-exact{carried}" data-code="{_e(c.code)}">'
                 f'{_head(c, LABELS["in_table"], "intable", via + badge)}{words}</div>')
     warning = _plain_wording("not_in_table", code=c.code, severity_label=severity_label(c.severity))
@@ -86,6 +89,17 @@ def _card(c: Code) -> str:
         body.append(f'<p class="bb-related">{_e(_plain_wording("related_line", codes=codes))}</p>')
     return (f'<div class="bb-card bb-none{carried}" data-code="{_e(c.code)}">'
             f'{_head(c, LABELS["not_in_table"], "notintable", badge)}{"".join(body)}</div>')
+
+
+def _holders(group) -> str:
+    links = ", ".join(f'<a href="{_e(h.url)}" target="_blank" rel="noopener">'
+                      f'{_e(LABELS["source_link"].format(article=h.article or "", section=h.section))}</a>'
+                      for h in group[:HOLDERS_SHOWN])
+    if len(group) > HOLDERS_SHOWN:
+        links += " " + _e(LABELS["row_holders_more"].format(count=len(group) - HOLDERS_SHOWN))
+    parts = LABELS["row_holders"].split("{citations}")
+    fill = lambda t: _e(t.format(count=len(group), table_row=table_row(group[0].code)))  # noqa: E731
+    return f'<p class="bb-cite bb-row-holders">{fill(parts[0])}{links}{"".join(fill(x) for x in parts[1:])}</p>'
 
 
 def _row_cite(r) -> str:

@@ -198,3 +198,45 @@ def test_rows_of_several_full_codes_each_name_their_code_on_every_surface():
             at = text.index(render.table_row(r.code))
             assert text.index(r.url) < at < text.index(r.meaning), (text, r.code)
     assert render.table_row("550-5.1.1") not in markdown.split("\n")[0]  # no single "via" row in the heading
+
+
+# (the rows of a code, in KB order; the groups of the same words each surface shows: (meaning, articles linked,
+# how many more), in order). A row a hundred articles' tables hold word for word is quoted once, with its tables;
+# different words are never merged.
+SAME_WORDS = [
+    ("two articles, the same words", [row("552-5.2.2", "Full.", "A"), row("552-5.2.2", "Full.", "B")],
+     [("Full.", ["A", "B"], 0)]),
+    ("five articles, the same words", [row("552-5.2.2", "Full.", a) for a in "ABCDE"],
+     [("Full.", ["A", "B", "C"], 2)]),
+    ("the same words and other words, in the order each first comes",
+     [row("552-5.2.2", "Full.", "A"), row("552-5.2.2", "Quota.", "B"), row("552-5.2.2", "Full.", "C"),
+      row("552-5.2.2", "Full.", "D"), row("552-5.2.2", "Full.", "E")],
+     [("Full.", ["A", "C", "D"], 1), ("Quota.", ["B"], 0)]),
+    ("the same meaning, another action: two rows", [row("552-5.2.2", "Full.", "A"),
+                                                   row("552-5.2.2", "Full.", "B", action="Wait.")],
+     [("Full.", ["A"], 0), ("Full.", ["B"], 0)]),
+]
+
+
+@pytest.mark.parametrize("rows, groups", [c[1:] for c in SAME_WORDS], ids=[c[0] for c in SAME_WORDS])
+def test_the_same_row_in_several_tables_is_quoted_once_with_its_tables_on_every_surface(rows, groups):
+    from app.web.chat import _card
+
+    got = lookup_contract(CodeTable(rows), "what is 552 5.2.2?")
+    (c,) = got.codes
+    assert len(c.rows) == len(rows)  # the contract keeps every row, each with its citation
+    assert [[r.article for r in g] for g in render.same_words(c.rows)] == [
+        [r.article for r in c.rows if (r.meaning, r.action) == (g[0].meaning, g[0].action)] for g in
+        render.same_words(c.rows)]
+    for text in (render._exact(c), render.lookup_text(got), _card(c)):
+        assert text.count(wording()["meaning_label"]) == len(groups), text
+        at = 0
+        for meaning, linked, more in groups:
+            for a in linked:  # each linked table before the words it holds
+                url = f"https://h.test/{a}#codes"
+                assert text.index(url, at) < text.index(meaning, at), (text, a)
+            words = text.index(meaning, at)
+            cited = text[at:words]
+            assert sum(f"https://h.test/{a}#codes" in cited for a in "ABCDE") == len(linked), (text, linked)
+            assert (f"and {more} more" in cited) is (more > 0)
+            at = words + len(meaning)

@@ -28,6 +28,19 @@
     return card;
   }
 
+  var HOLDERS_SHOWN = 3;  // as app/answering/render.py's
+
+  // A code's rows (``cited``) in groups of the same words (code, meaning, action), in the order each first comes.
+  function sameWords(cited) {
+    var groups = [], at = {};
+    cited.forEach(function (r) {
+      var key = JSON.stringify([r.code, r.meaning, r.action]);
+      if (!Object.prototype.hasOwnProperty.call(at, key)) { at[key] = groups.length; groups.push([]); }
+      groups[at[key]].push(r);
+    });
+    return groups;
+  }
+
   function codeCard(c) {
     var exact = c.match === "exact" && c.row;
     var badges = [["badge sev sev-" + c.severity, severity(c.severity)],
@@ -37,10 +50,23 @@
     var card = cardHead(el("section", "card " + (exact ? "exact" : "none") + (c.from_history === true ? " carried" : "")),
       c.code, badges);
     if (exact) {
-      // Every row holding the code (several articles' tables): each with its own citation, never merged.
+      // Every row holding the code (several articles' tables): each with its own citation, never merged;
+      // the same words in several tables quoted once, with the first HOLDERS_SHOWN of them and how many more.
       var cited = Array.isArray(c.rows) && c.rows.length ? c.rows : [c.row];
-      cited.forEach(function (r) {
-        if (cited.length > 1) {  // each row names its code: an enhanced code alone may be several rows' codes
+      sameWords(cited).forEach(function (g) {
+        var r = g[0];
+        if (g.length > 1) {
+          var links = document.createDocumentFragment();
+          g.slice(0, HOLDERS_SHOWN).forEach(function (h, i) {
+            if (i) links.appendChild(document.createTextNode(", "));
+            links.appendChild(link(fmt("labels.source_link", { article: h.article || "", section: h.section }), h.url));
+          });
+          if (g.length > HOLDERS_SHOWN) {
+            links.appendChild(document.createTextNode(" " + fmt("labels.row_holders_more", { count: g.length - HOLDERS_SHOWN })));
+          }
+          fill(card.appendChild(el("p", "cite row-cite row-holders")), "labels.row_holders",
+            { count: g.length, table_row: fmt("labels.table_row", { row_code: r.code }), citations: links });
+        } else if (cited.length > 1) {  // each row names its code: an enhanced code alone may be several rows' codes
           var cite = card.appendChild(el("p", "cite row-cite"));
           cite.appendChild(link(fmt("labels.source_link", { article: r.article || "", section: r.section }), r.url));
           cite.appendChild(el("span", "row-code", " " + fmt("labels.table_row", { row_code: r.code })));
