@@ -2,11 +2,15 @@
 
 Sections are told apart by article (a synthetic article's "Introduction" is not the real one's), so
 recall@k counts the real article's passages only. Beside the figures as-is, ``adjusted`` counts as
-not-an-error (a) an ``unanswerable`` case (another help-centre topic) answered from synthetic
-articles only, and (b) an exact answer from a synthetic article's table row (that article's own row,
-cited to it: not a guess), for a code the real table lacks or beside the real row (an enhanced code
-alone that another article tables under another reply code). ``claimed`` holds every row an exact
-code is shown with, not only its first. Non-English cases are left out unless
+not-an-error (a) a case that expects a refusal because it asks about another help-centre topic (the
+``OTHER_TOPIC`` categories: pricing, seats, an app's versions, phone support, ...) answered from
+synthetic articles only (the synthetic help centre is made of articles on those topics; small talk
+and adversarial messages are not excused), and (b) an exact answer from a synthetic article's table
+row (that article's own row, cited to it: not a guess), for a code the real table lacks or beside the
+real row (an enhanced code alone that another article tables under another reply code); such rows
+are not counted in the ranking either (an exact answer's sources are its rows, in the question's
+order of codes: 381 synthetic rows of 550-5.7.26 before the real 550-5.7.1 are no ranking loss).
+``claimed`` holds every row an exact code is shown with, not only its first. Non-English cases are left out unless
 ``BENCH_SCALE_MULTILINGUAL=1``: their first one makes the multilingual encoder embed the whole KB.
 """
 
@@ -19,6 +23,9 @@ from .metrics import check_case, summarise
 from .run import load_cases
 
 MULTILINGUAL = os.environ.get("BENCH_SCALE_MULTILINGUAL") == "1"  # score non-English cases too (slow at scale)
+# Categories whose refusals are about another help-centre topic (evals/datasets/README.md); until
+# 2026-12-02 only "unanswerable" (a decoy or topic switch on pricing was held to the article alone).
+OTHER_TOPIC = ("unanswerable", "decoy", "topic_switch")
 KEYS = ("cases", "code_exact_match", "codes_found_correctly", "false_exact_claims", "recall@1", "recall@3",
         "fact_recall", "refusal_precision", "refusal_recall", "latency_p50_ms", "latency_p95_ms")
 
@@ -69,6 +76,9 @@ def predict(answerer, question: str, history, real_url: str) -> dict:
         "draft": d.get("draft"), "handoff": d.get("handoff"),
         "real_exact": real_exact, "real_sources": sum(is_real(s.get("url"), real_url) for s in d["sources"]),
         "n_sources": len(d["sources"]),
+        # an exact answer's sources are its codes' rows: those of synthetic tables, by place
+        "synthetic_rows": {place(s["section"], s.get("url"), s.get("article", "")) for s in d["sources"]
+                           if exact and s.get("kind") == "row" and not is_real((s.get("row") or {}).get("url"), real_url)},
     }
 
 
@@ -76,13 +86,17 @@ def adjusted(case: dict, pred: dict) -> tuple[dict, str | None]:
     """The prediction with synthetic articles' fair answers not counted as errors; and why, if changed."""
     out, why = dict(pred), None
     synthetic_only = pred["answered"] and pred["n_sources"] and not pred["real_sources"] and not pred["real_exact"]
-    if case["category"] == "unanswerable" and case["expect"].get("answered") is False and synthetic_only:
+    if case["category"] in OTHER_TOPIC and case["expect"].get("answered") is False and synthetic_only:
         out["answered"], why = False, "other topic answered from a synthetic article"
     from_synthetic = [c for c in pred["claimed"] if c not in pred["real_exact"]]
     if from_synthetic:
         out["claimed"] = [c for c in pred["claimed"] if c in pred["real_exact"]]
         out["codes"] = [(code, "none" if m == "exact" and code not in pred["real_codes"] else m)
                         for code, m in pred["codes"]]
+        why = why or "exact row from a synthetic article's table"
+    if pred.get("synthetic_rows"):  # ... and they do not push the real article's passages down the ranking
+        out["cited"] = [c for c in pred["cited"] if c not in pred["synthetic_rows"]]
+        out["ranked"] = [r for r in pred["ranked"] if r not in pred["synthetic_rows"]]
         why = why or "exact row from a synthetic article's table"
     return out, why
 

@@ -139,10 +139,12 @@ from evals import bench_scale as bs, scale_scoring  # noqa: E402
 REAL_URL = "https://help.example/real-article/"
 
 
-def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_sources=1, real_codes=None):
+def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_sources=1, real_codes=None,
+         ranked=(), synthetic_rows=()):
     return {"answered": answered, "claimed": list(claimed), "real_exact": set(real_exact), "codes": list(codes),
             "real_sources": real_sources, "n_sources": n_sources,
-            "real_codes": list(real_exact if real_codes is None else real_codes)}
+            "real_codes": list(real_exact if real_codes is None else real_codes),
+            "cited": list(ranked), "ranked": list(ranked), "synthetic_rows": set(synthetic_rows)}
 
 
 @pytest.mark.parametrize("category, expect, p, answered, claimed, codes, why", [
@@ -150,6 +152,14 @@ def pred(answered=True, claimed=(), real_exact=(), codes=(), real_sources=0, n_s
     ("unanswerable", {"answered": False}, pred(), False, [], [], "other topic"),
     # ... but not when the real article was cited too
     ("unanswerable", {"answered": False}, pred(real_sources=1), True, [], [], None),
+    # ... a decoy or a topic switch that asks about another topic is one too
+    ("decoy", {"answered": False, "no_codes": True}, pred(), False, [], [], "other topic"),
+    ("topic_switch", {"answered": False}, pred(), False, [], [], "other topic"),
+    # ... but small talk and adversarial messages are not: no article on a topic answers those
+    ("small_talk", {"answered": False}, pred(), True, [], [], None),
+    ("adversarial", {"answered": False}, pred(), True, [], [], None),
+    # ... nor a decoy that should be answered
+    ("decoy", {"answered": True, "no_codes": True}, pred(), True, [], [], None),
     # ... nor for a case that should be answered
     ("free_form", {"answered": True}, pred(), True, [], [], None),
     # an exact row from a synthetic table for a code the real table lacks: not a claim on the real table
@@ -172,6 +182,21 @@ def test_adjusted_scoring_excuses_only_synthetic_answers(category, expect, p, an
     got, reason = scale_scoring.adjusted({"category": category, "expect": expect}, p)
     assert got["answered"] is answered and got["claimed"] == claimed and got["codes"] == codes
     assert (reason is None) if why is None else (why in reason)
+
+
+@pytest.mark.parametrize("p, ranked", [
+    # two codes, the first only in synthetic tables: its rows are no ranking loss for the real row after them
+    (pred(claimed=["550-5.7.26", "550-5.7.1"], real_exact=["550-5.7.1"], real_sources=1,
+          ranked=["A > Codes", "B > Codes", "Common delivery errors"], synthetic_rows=["A > Codes", "B > Codes"]),
+     ["Common delivery errors"]),
+    # nothing synthetic among the rows: the ranking as it is
+    (pred(claimed=["550-5.1.1"], real_exact=["550-5.1.1"], real_sources=1, ranked=["Common delivery errors", "Intro"]),
+     ["Common delivery errors", "Intro"]),
+])
+def test_adjusted_scoring_leaves_synthetic_rows_of_an_exact_answer_out_of_the_ranking(p, ranked):
+    got, _ = scale_scoring.adjusted({"category": "code_shape", "expect": {}}, p)
+    assert got["ranked"] == got["cited"] == ranked
+    assert p["ranked"] != ranked or not p["synthetic_rows"]  # the prediction itself is untouched
 
 
 @pytest.mark.parametrize("url, real", [(REAL_URL, True), (REAL_URL + "#common-delivery-errors", True),
