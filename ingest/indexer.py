@@ -240,7 +240,8 @@ def _write_body(settings, name: str, target: str, chunks, embedder, progress: bo
     from app.knowledge.units import unit_texts
     from app.search.body import body_dir, write_version
 
-    units = [u for c in chunks if c.metadata.get("kind") != "row" for u in unit_texts(c.text)]
+    passages = dict.fromkeys(c.text for c in chunks if c.metadata.get("kind") != "row")  # each text cut once
+    units = [u for text in passages for u in unit_texts(text)]
     try:
         write_version(body_dir(settings), name, target, [(c.id, c.text, c.metadata) for c in chunks], embedder,
                       progress=progress, only_missing=only_missing, units=units)

@@ -206,10 +206,14 @@ class _Builder:
 
     def add(self, doc_id: str, tokens: list[str], metadata: dict | None, text: str | None = None) -> None:
         terms = self.terms
-        self.tokens.extend([terms.setdefault(tok, len(terms)) for tok in tokens])
+        self.add_ids(doc_id, [terms.setdefault(tok, len(terms)) for tok in tokens], metadata, text)
+
+    def add_ids(self, doc_id: str, ids: list[int], metadata: dict | None, text: str | None = None) -> None:
+        """``add`` with the tokens' term ids (``terms``' numbers, in the tokens' order)."""
+        self.tokens.extend(ids)
         meta = metadata or {}
         order = meta.get("order", 0)
-        self.docs.append((doc_id, len(tokens), meta.get("kind"), int(order) if isinstance(order, (int, float)) else 0))
+        self.docs.append((doc_id, len(ids), meta.get("kind"), int(order) if isinstance(order, (int, float)) else 0))
         self.passages.append(passage_hash(text or ""))
         path = meta.get("article_path")
         self.articles.append(str(path) if path else None)
@@ -295,9 +299,29 @@ def build(documents, tokenize_doc=document_tokens) -> tuple[dict, list[str], dic
     """``documents``: (id, text, metadata) in the collection's order;
     ``tokenize_doc(text, metadata)``: the document's tokens."""
     b = _Builder()
+    if tokenize_doc is document_tokens:  # the same term ids, each distinct passage cut once
+        from app.search.text import tokenize
+
+        bodies: dict[str, list[int]] = {}  # a passage's term ids (its terms known once it has been seen)
+        terms = b.terms
+        for doc_id, text, meta in documents:
+            head = [terms.setdefault(t, len(terms)) for t in tokenize(_heading(meta))]
+            body = bodies.get(f"{text}")
+            if body is None:  # after the heading's: terms are numbered in their first appearance's order
+                body = bodies[f"{text}"] = [terms.setdefault(t, len(terms)) for t in tokenize(f"{text}")]
+            b.add_ids(doc_id, head + body, meta, text)
+        return b.finish()
     for doc_id, text, meta in documents:
         b.add(doc_id, tokenize_doc(text, meta), meta, text)
     return b.finish()
+
+
+def _heading(metadata: dict | None) -> str:
+    """A document's heading path as ``search_text`` writes it before the passage. A token never spans
+    the blank line between the two, so a document's tokens are the heading's, then the passage's: at
+    10,000 articles 43,000 documents hold 13,500 passages, each cut once (a re-index's lexical build
+    spent 0.8 s of its 2 s cutting and numbering the same words again)."""
+    return f"{(metadata or {}).get('heading_path', '')}"
 
 
 def in_memory(documents, tokenize_doc=document_tokens) -> LexicalIndex:
