@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.search.published import _Lock, checks_out, kept_versions, publish, published
+from app.search.published import CheckedOnUse, _Lock, kept_versions, publish, published
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def encoder_id(embedder) -> str:
 
 
 @dataclass
-class BodyVectors:
+class BodyVectors(CheckedOnUse):
     keys: np.ndarray  # uint64, sorted: ``app.search.lexical.passage_hash`` of each distinct text
     matrix: np.ndarray  # (texts, dimension), normalised as the encoder gives them
     pending: tuple[Path, str] | None = None  # the matrix's file and checksum, while not yet checked
@@ -76,14 +76,6 @@ class BodyVectors:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    def check(self) -> bool:
-        """Whether the matrix's file has its manifest's checksum (read once)."""
-        if self.pending is not None:
-            if not checks_out(*self.pending):
-                return False
-            self.pending = None
-        return True
 
     def cosines(self, hashes, query) -> np.ndarray:
         """Each passage hash's body cosine with ``query``; NaN for a text these vectors lack."""
@@ -216,7 +208,8 @@ def load(path: Path, encoder: str | None = None, check_matrix: bool = True) -> B
 def write_version(folder: Path, name: str, fingerprint: str, documents, embedder, progress: bool = False,
                   only_missing: bool = False, units=()) -> Path:
     """Compute and save the vectors of the version ``name`` (for ``bouncebot ingest``), its passages'
-    ``units`` too; ``only_missing``: unless they are there whole already (units included)."""
+    ``units`` too (an iterable, read only when the vectors are written); ``only_missing``: unless they
+    are there whole already (units included)."""
     folder = Path(folder)
     enc = encoder_id(embedder)
     key = cache_key(name, fingerprint, enc)

@@ -36,7 +36,7 @@ import numpy as np
 from app.errors import IndexNotReady
 from app.search.chroma import fingerprint as _fingerprint
 from app.search.lexical import KEEP, _Lock, collection_documents, publish, published  # noqa: F401  (KEEP: re-exported)
-from app.search.published import checks_out, kept_versions
+from app.search.published import CheckedOnUse, kept_versions
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def document_text(text: str, metadata: dict | None) -> str:
 
 
 @dataclass
-class Vectors:
+class Vectors(CheckedOnUse):  # check(): opening reads the ids alone, in milliseconds
     """One row per document, in the lexical index's row order (ids sorted)."""
 
     ids: np.ndarray  # bytes (S), sorted
@@ -98,15 +98,6 @@ class Vectors:
     @property
     def checked(self) -> bool:
         return self.pending is None
-
-    def check(self) -> bool:
-        """Whether the matrix's file has the checksum its manifest gives (read
-        once: opening checks the ids alone, so that it takes milliseconds)."""
-        if self.pending is not None:
-            if not checks_out(*self.pending):
-                return False
-            self.pending = None
-        return True
 
     def similarities(self, query) -> np.ndarray:
         return self.matrix @ np.asarray(query, dtype=self.matrix.dtype)

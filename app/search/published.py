@@ -69,6 +69,21 @@ def kept_versions(folder: Path | None, load, skip: Path | None = None):
             continue
 
 
+class CheckedOnUse:
+    """A memory-mapped matrix whose file's checksum is read on its first use, not at opening:
+    ``pending`` is (the file, its manifest's sha256) until then."""
+
+    pending: tuple[Path, str] | None
+
+    def check(self) -> bool:
+        """Whether the matrix's file has its manifest's checksum (read once)."""
+        if self.pending is not None:
+            if not checks_out(*self.pending):
+                return False
+            self.pending = None
+        return True
+
+
 def checks_out(path: Path, sha256: str) -> bool:
     """Whether ``path`` is readable and has this checksum (a mapped matrix checked on first use)."""
     try:
