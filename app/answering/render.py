@@ -150,12 +150,20 @@ def _row_from(group: list) -> str:
     if len(group) == 1:
         return WORDING["exact_row_from"].format(article=r.article or "", section=r.section, url=r.url,
                                                 table_row=table_row(r.code))
-    cites = ", ".join(f"[{LABELS['source_link'].format(article=h.article or '', section=h.section)}]({h.url})"
-                      for h in group[:HOLDERS_SHOWN])
-    more = len(group) - HOLDERS_SHOWN
-    if more > 0:
-        cites += " " + LABELS["row_holders_more"].format(count=more)
-    return LABELS["row_holders"].format(count=len(group), table_row=table_row(r.code), citations=cites)
+    return holders_line(group, lambda h: f"[{LABELS['source_link'].format(article=h.article or '', section=h.section)}]"
+                                         f"({h.url})")
+
+
+def holders_line(group: list, cite, text=lambda s: s) -> str:
+    """``labels.row_holders`` for rows of the same words in several tables: the first ``HOLDERS_SHOWN``
+    of them each as ``cite(row)`` gives it, then how many more; ``text`` is applied to the label's own
+    words (the chat card escapes them)."""
+    cites = ", ".join(cite(h) for h in group[:HOLDERS_SHOWN])
+    if len(group) > HOLDERS_SHOWN:
+        cites += " " + text(LABELS["row_holders_more"].format(count=len(group) - HOLDERS_SHOWN))
+    before, _, after = LABELS["row_holders"].partition("{citations}")
+    fill = lambda part: text(part.format(count=len(group), table_row=table_row(group[0].code)))  # noqa: E731
+    return fill(before) + cites + fill(after)
 
 
 def _untabled(c: Code) -> str:
@@ -289,12 +297,8 @@ def lookup_text(lookup: Lookup) -> str:
             for g in same_words(rows):  # the same words in several tables: once, with the first few of them
                 r = g[0]
                 if len(g) > 1:
-                    cites = ", ".join(cli["holder"].format(article=h.article or "", section=h.section, url=h.url)
-                                      for h in g[:HOLDERS_SHOWN])
-                    if len(g) > HOLDERS_SHOWN:
-                        cites += " " + LABELS["row_holders_more"].format(count=len(g) - HOLDERS_SHOWN)
-                    lines.append("  " + LABELS["row_holders"].format(count=len(g), table_row=table_row(r.code),
-                                                                     citations=cites))
+                    lines.append("  " + holders_line(g, lambda h: cli["holder"].format(
+                        article=h.article or "", section=h.section, url=h.url)))
                 elif len(rows) > 1:
                     lines.append(cli["row_from"].format(article=r.article or "", section=r.section, url=r.url,
                                                         table_row=table_row(r.code)))

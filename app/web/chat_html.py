@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 
 from app.answering.contract import Answer, Code, Recipient, Source
-from app.answering.render import (HOLDERS_SHOWN, LABELS, WORDING, basis_label, plain, recipient_code, same_words,
+from app.answering.render import (LABELS, WORDING, basis_label, holders_line, plain, recipient_code, same_words,
                                   severity_label, table_row)
 from app.answering.render_bounce import (badges, evidence_label, kind_sentence, one_line, reason_sentence,
                                          recipients_label, retry_sentence)
@@ -92,14 +92,9 @@ def _card(c: Code) -> str:
 
 
 def _holders(group) -> str:
-    links = ", ".join(f'<a href="{_e(h.url)}" target="_blank" rel="noopener">'
-                      f'{_e(LABELS["source_link"].format(article=h.article or "", section=h.section))}</a>'
-                      for h in group[:HOLDERS_SHOWN])
-    if len(group) > HOLDERS_SHOWN:
-        links += " " + _e(LABELS["row_holders_more"].format(count=len(group) - HOLDERS_SHOWN))
-    parts = LABELS["row_holders"].split("{citations}")
-    fill = lambda t: _e(t.format(count=len(group), table_row=table_row(group[0].code)))  # noqa: E731
-    return f'<p class="bb-cite bb-row-holders">{fill(parts[0])}{links}{"".join(fill(x) for x in parts[1:])}</p>'
+    line = holders_line(group, lambda h: f'<a href="{_e(h.url)}" target="_blank" rel="noopener">'
+                        f'{_e(LABELS["source_link"].format(article=h.article or "", section=h.section))}</a>', _e)
+    return f'<p class="bb-cite bb-row-holders">{line}</p>'
 
 
 def _row_cite(r) -> str:
