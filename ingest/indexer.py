@@ -234,14 +234,14 @@ def _write_lexical(settings, name: str, target: str, chunks, only_missing: bool 
 
 def _write_body(settings, name: str, target: str, chunks, embedder, progress: bool, only_missing: bool = False) -> None:
     """The new version's passage body vectors (app.search.body), with its passages' units' (what an
-    answer focuses on): the previous version's for texts it held, embedded for the others. Written for one article too (never read then), so that the KB's
-    second article costs its own texts only. Not writing them is not fatal: a replica without them
-    ranks without their cap, and says so."""
+    answer focuses on): the previous version's for texts it held, embedded for the others. Written
+    for one article too (never read then), so that the KB's second article costs its own texts only.
+    Not writing them is not fatal: a replica without them ranks without their cap, and says so."""
     from app.knowledge.units import unit_texts
     from app.search.body import body_dir, write_version
 
     passages = dict.fromkeys(c.text for c in chunks if c.metadata.get("kind") != "row")  # each text cut once
-    units = [u for text in passages for u in unit_texts(text)]
+    units = (u for text in passages for u in unit_texts(text))  # cut only when the vectors are written
     try:
         write_version(body_dir(settings), name, target, [(c.id, c.text, c.metadata) for c in chunks], embedder,
                       progress=progress, only_missing=only_missing, units=units)

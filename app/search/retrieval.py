@@ -253,15 +253,19 @@ class HybridRetriever:
     def unit_vectors(self, texts: list[str]) -> list:
         """The stored vector of each of a passage's units (``app.knowledge.units``), None where this
         version's body vectors lack it (or there are none: one article, or not written here)."""
-        if self._body is None or not self._body.units or not self._body_ready():
+        if not self._body_checked() or not self._body.units:
             return [None] * len(texts)
         from app.search.body import unit_key
 
         return self._body.vectors([unit_key(t) for t in texts])
 
     def _body_ready(self) -> bool:
-        """Whether this search may cap cosines by the body vectors (their checksum read the first time)."""
-        if self._body is None or self.body_margin <= 0:
+        """Whether this search may cap cosines by the body vectors."""
+        return self.body_margin > 0 and self._body_checked()
+
+    def _body_checked(self) -> bool:
+        """Whether this version's body vectors are there and whole (their checksum read the first time)."""
+        if self._body is None:
             return False
         if not self._body.check():
             log.warning("the passage body vectors do not match their checksum: not used (run `bouncebot ingest`)")
